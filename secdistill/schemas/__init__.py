@@ -1,0 +1,1 @@
+"""Contracts both the fleet and the distillation job agree on: pydantic models, one codec, the registry."""
