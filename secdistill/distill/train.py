@@ -1,0 +1,167 @@
+"""Knowledge-distillation training loop: per-head KL to the teacher + CE to the hard label.
+
+A plain loop rather than a ``transformers.Trainer`` subclass: the loss needs per-head masks and
+slices, batching needs length buckets over two text variants (title dropout), and on 2 CPU cores
+the Trainer's extra machinery (accelerate, eval loops, checkpoints) is cost without benefit.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from secdistill.distill.config import TrainSettings
+from secdistill.distill.dataset import Split
+from secdistill.schemas.task import TaskSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """What a training run did."""
+
+    steps: int
+    epochs: float
+    seconds: float
+    final_loss: float
+    examples_per_s: float
+
+
+def kd_loss(logits: Any, targets: Any, hard: Any, task: TaskSpec, alpha: float, temperature: float,
+            prior_shift: Any | None = None) -> Any:
+    """Sum over heads of weight * (alpha*T^2*KL(teacher_T || student_T) + (1-alpha)*CE), masked.
+
+    ``targets`` holds each head's teacher distribution (smoothed one-hot where the teacher gave
+    none); ``hard`` the class index or -1 when the head is unlabelled for that row.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    total = logits.new_zeros(())
+    weight_sum = 0.0
+    for j, (head, (lo, hi)) in enumerate(zip(task.heads, task.slices().values())):
+        mask = hard[:, j] >= 0
+        if not bool(mask.any()):
+            continue
+        z = logits[mask, lo:hi]
+        if prior_shift is not None:  # logit adjustment (Menon et al. 2021) for macro-F1
+            z = z + prior_shift[lo:hi]
+        p_t = targets[mask, lo:hi]
+        # Sharpen/soften the teacher with the same T as the student (Hinton et al. 2015).
+        p_t_T = torch.softmax(torch.log(p_t.clamp_min(1e-8)) / temperature, dim=-1)
+        log_q_T = F.log_softmax(z / temperature, dim=-1)
+        kl = (p_t_T * (torch.log(p_t_T.clamp_min(1e-8)) - log_q_T)).sum(-1).mean()
+        ce = F.cross_entropy(z, hard[mask, j])
+        total = total + head.weight * (alpha * temperature**2 * kl + (1 - alpha) * ce)
+        weight_sum += head.weight
+    return total / max(weight_sum, 1e-8)
+
+
+def encode_texts(tokenizer: Any, texts: list[str], max_length: int) -> list[list[int]]:
+    """Token ids without padding: batches pad to their own longest row."""
+    return tokenizer(texts, truncation=True, max_length=max_length, padding=False)["input_ids"]
+
+
+def length_batches(lengths: np.ndarray, batch_size: int, bucket: int, rng: np.random.Generator
+                   ) -> list[np.ndarray]:
+    """Shuffled batches of similar lengths: sort within random windows, then shuffle batches."""
+    order = rng.permutation(len(lengths))
+    window = batch_size * bucket
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = order[start:start + window]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def collate(ids: list[list[int]], pad_id: int) -> dict[str, Any]:
+    """Pad a batch to its longest row; attention mask and token types as BERT expects."""
+    import torch
+
+    width = max(len(x) for x in ids)
+    input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(ids), width), dtype=torch.long)
+    for i, row in enumerate(ids):
+        input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        mask[i, : len(row)] = 1
+    return {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(mask)}
+
+
+def train_student(model: Any, tokenizer: Any, split: Split, targets: np.ndarray, task: TaskSpec,
+                  cfg: TrainSettings, max_length: int, title_dropout: float) -> TrainResult:
+    """Train ``model`` in place on ``split`` towards ``targets``; seeded and reproducible."""
+    import torch
+
+    from secdistill.distill.progress import progress_bar
+
+    torch.manual_seed(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    rng = np.random.default_rng(cfg.seed)
+    with_title = encode_texts(tokenizer, split.texts, max_length)
+    without_title = encode_texts(tokenizer, split.texts_no_title, max_length)
+    lengths = np.array([len(x) for x in with_title])
+    steps_per_epoch = math.ceil(len(split) / cfg.batch_size)
+    total = cfg.max_steps or max(1, int(round(cfg.epochs * steps_per_epoch)))
+    t_all = torch.from_numpy(targets.astype(np.float32))
+    h_all = torch.from_numpy(split.hard)
+    prior = _prior_shift(split, task, cfg.logit_adjust)
+
+    head_params = [p for n, p in model.named_parameters() if n.startswith("classifier")]
+    body_params = [p for n, p in model.named_parameters() if not n.startswith("classifier")]
+    optim = torch.optim.AdamW([{"params": body_params, "lr": cfg.lr},
+                               {"params": head_params, "lr": cfg.head_lr}],
+                              weight_decay=cfg.weight_decay)
+    warm = max(1, int(cfg.warmup * total))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        optim, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
+    model.train()
+    step, loss_ema, started = 0, float("nan"), time.perf_counter()
+    with progress_bar(cfg.progress) as bar:
+        job = bar.add_task("distilling", total=total)
+        while step < total:
+            for idx in length_batches(lengths, cfg.batch_size, cfg.bucket_size, rng):
+                if step >= total:
+                    break
+                drop = rng.random(len(idx)) < title_dropout
+                ids = [without_title[i] if d else with_title[i] for i, d in zip(idx, drop)]
+                batch = collate(ids, tokenizer.pad_token_id)
+                logits = model(**batch).logits
+                loss = kd_loss(logits, t_all[idx], h_all[idx], task, cfg.alpha, cfg.temperature, prior)
+                optim.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optim.step()
+                sched.step()
+                step += 1
+                value = float(loss.detach())
+                loss_ema = value if math.isnan(loss_ema) else 0.98 * loss_ema + 0.02 * value
+                bar.update(job, advance=1, description=f"distilling loss={loss_ema:.3f}")
+                if step % 100 == 0:
+                    log.info("step %d/%d loss %.4f (%.1f ex/s)", step, total, loss_ema,
+                             step * cfg.batch_size / (time.perf_counter() - started))
+    model.eval()
+    seconds = time.perf_counter() - started
+    return TrainResult(step, step / steps_per_epoch, seconds, loss_ema,
+                       step * cfg.batch_size / max(seconds, 1e-9))
+
+
+def _prior_shift(split: Split, task: TaskSpec, tau: float) -> Any | None:
+    """tau * log(class prior) per logit, from the training labels; None when tau is 0."""
+    if tau <= 0:
+        return None
+    import torch
+
+    shift = np.zeros(task.num_logits, dtype=np.float32)
+    for j, (head, (lo, hi)) in enumerate(zip(task.heads, task.slices().values())):
+        col = split.hard[:, j]
+        counts = np.bincount(col[col >= 0], minlength=hi - lo).astype(np.float64) + 1.0
+        shift[lo:hi] = tau * np.log(counts / counts.sum())
+    return torch.from_numpy(shift)
