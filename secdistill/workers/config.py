@@ -34,6 +34,9 @@ class ModelSettings(BaseModel):
     shadow_rate: float | None = Field(None, ge=0, le=1)  # None: the task spec's
     threshold_scale: float = Field(1.0, gt=0)  # multiply every head threshold (ops knob)
     seed: int = 0
+    # Fault drill: inference raises for any text containing this marker, so the poison-record path
+    # (bisect, dead-letter one record, keep the batch) can be exercised end to end on a real model.
+    chaos_marker: str | None = None
 
 
 class WorkerProcessSettings(BaseModel):
@@ -44,6 +47,8 @@ class WorkerProcessSettings(BaseModel):
     app_id: str = "secdistill-worker"
     datadir: Path = Path("/tmp/secdistill-faust")
     reload_poll_s: float = Field(5.0, gt=0)
+    drain_timeout_s: float = Field(25.0, gt=0)  # keep below the pod's terminationGracePeriodSeconds
+    create_topics: bool = True  # create missing topics at startup (off where an operator owns them)
     task_path: Path | None = None  # None: the bundled advisory-triage spec
 
 
