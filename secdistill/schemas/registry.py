@@ -149,6 +149,9 @@ class Registry:
         candidate = Path(ref).expanduser()
         if (candidate / MANIFEST).is_file():
             return candidate
+        if "/" in ref or os.sep in ref or ref in (".", ".."):
+            # A path is never a version or channel name: joined onto the registry it would escape it.
+            raise RegistryError(f"{ref!r} is not a model folder (no {MANIFEST} in it)")
         if self.version_dir(model, ref).is_dir():
             return self.version_dir(model, ref)
         version = self.channel_version(model, ref)
