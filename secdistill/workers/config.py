@@ -33,6 +33,8 @@ class ModelSettings(BaseModel):
     cache_size: int = Field(100_000, ge=0)  # fingerprint -> prediction entries
     shadow_rate: float | None = Field(None, ge=0, le=1)  # None: the task spec's
     threshold_scale: float = Field(1.0, gt=0)  # multiply every head threshold (ops knob)
+    # Per-head overrides of the calibrated thresholds, e.g. SECDISTILL_MODEL__THRESHOLDS='{"AV": 0.9}'.
+    thresholds: dict[str, float] = Field(default_factory=dict)
     seed: int = 0
     # Fault drill: inference raises for any text containing this marker, so the poison-record path
     # (bisect, dead-letter one record, keep the batch) can be exercised end to end on a real model.

@@ -19,7 +19,7 @@ class Labeller:
         self.cache: FingerprintCache[Prediction] = FingerprintCache(settings.cache_size)
         self.policy = DeferralPolicy(
             scorer.task,
-            scorer.manifest.thresholds,
+            {**scorer.manifest.thresholds, **settings.thresholds},
             shadow_rate=settings.shadow_rate,
             threshold_scale=settings.threshold_scale,
             seed=settings.seed,
