@@ -159,6 +159,14 @@ def demo(
     raise typer.Exit(run_demo(_settings(), findings=findings, port=port or None))
 
 
+@app.command("settings")
+def settings_table() -> None:
+    """Print every SECDISTILL_* variable with its default (Markdown)."""
+    from secdistill.settings_doc import markdown_table
+
+    typer.echo(markdown_table())
+
+
 def _mount_optional() -> None:
     """Sub-apps of the distillation job and the teacher; their modules import cheaply."""
     try:

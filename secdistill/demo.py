@@ -53,7 +53,7 @@ def ensure_student(settings: WorkerSettings) -> str:
     if version:
         return version
     console.print("[bold]No student in the registry: distilling the quick preset (about 3 minutes)...")
-    from secdistill.distill.pipeline import ensure_student as distill_quick  # lazy: torch
+    from secdistill.distill.models import ensure_student as distill_quick  # lazy: torch
 
     return distill_quick(settings.registry.uri).version
 
