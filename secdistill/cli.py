@@ -154,7 +154,7 @@ def demo(
     port: Annotated[int, typer.Option(help="Broker port (0: a free one)")] = 0,
 ) -> None:
     """Broker + student (built if missing) + worker + teacher, replay bundled findings, summarise."""
-    from secdistill.workers.demo import run_demo
+    from secdistill.demo import run_demo
 
     raise typer.Exit(run_demo(_settings(), findings=findings, port=port or None))
 
