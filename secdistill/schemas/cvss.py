@@ -114,14 +114,16 @@ def severity_distribution(head_probs: dict[str, np.ndarray]) -> np.ndarray:
     its mass per severity band is the answer. Rows sum to 1 up to float error.
     """
     _, onehot = _table()
-    dist = _joint(head_probs) @ onehot
-    return dist / np.clip(dist.sum(axis=1, keepdims=True), 1e-12, None)
+    dist: np.ndarray = _joint(head_probs) @ onehot
+    out: np.ndarray = dist / np.clip(dist.sum(axis=1, keepdims=True), 1e-12, None)
+    return out
 
 
 def expected_score(head_probs: dict[str, np.ndarray]) -> np.ndarray:
     """Expected base score under the head distributions, shape (n,)."""
     scores, _ = _table()
-    return _joint(head_probs) @ scores
+    out: np.ndarray = _joint(head_probs) @ scores
+    return out
 
 
 def _joint(head_probs: dict[str, np.ndarray]) -> np.ndarray:

@@ -18,6 +18,7 @@ import shutil
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from secdistill.schemas import codec
@@ -109,12 +110,12 @@ class Registry:
         cdir = self._model_dir(model) / "channels"
         if not cdir.is_dir():
             return {}
-        return {p.stem: self._read_channel(p)["version"] for p in sorted(cdir.glob("*.json"))}
+        return {p.stem: str(self._read_channel(p)["version"]) for p in sorted(cdir.glob("*.json"))}
 
     def channel_version(self, model: str, channel: str) -> str | None:
         """The version a channel points at, or None."""
         path = self._model_dir(model) / "channels" / f"{channel}.json"
-        return self._read_channel(path)["version"] if path.exists() else None
+        return str(self._read_channel(path)["version"]) if path.exists() else None
 
     def promote(self, model: str, version: str, channel: str) -> None:
         """Point ``channel`` at ``version`` (atomic); the old pointer is kept for rollback."""
@@ -137,7 +138,7 @@ class Registry:
         history = list(cur.get("history", []))
         if not history:
             raise RegistryError(f"channel {channel} of {model} has no previous version")
-        prev = history.pop()
+        prev = str(history.pop())
         data = {"version": prev, "history": history,
                 "promoted_at": datetime.now(timezone.utc).isoformat()}
         _atomic_write(path, codec.dumps(data, pretty=True))
@@ -163,7 +164,7 @@ class Registry:
         return self.version_dir(model, version)
 
     @staticmethod
-    def _read_channel(path: Path) -> dict:
+    def _read_channel(path: Path) -> dict[str, Any]:
         try:
             data = codec.loads(path.read_bytes())
         except (OSError, ContractError) as exc:

@@ -101,9 +101,9 @@ class TaskSpec(_Spec):
                 raise TaskSpecError(f"head {h.name} has duplicate classes")
         heads = self.head_map()
         if "cvss31" in self.derived:
-            for metric, classes in METRICS.items():
-                if metric not in heads or tuple(heads[metric].classes) != classes:
-                    raise TaskSpecError(f"cvss31 needs head {metric} with classes {classes}")
+            for metric, wanted in METRICS.items():
+                if metric not in heads or tuple(heads[metric].classes) != wanted:
+                    raise TaskSpecError(f"cvss31 needs head {metric} with classes {wanted}")
         for rule in [*self.routing.rules, self.routing.default]:
             for head, classes in rule.when.labels.items():
                 if head not in heads:
@@ -127,7 +127,8 @@ class TaskSpec(_Spec):
 
     def slices(self) -> dict[str, tuple[int, int]]:
         """Each head's [start, end) in the concatenated logit vector."""
-        out, start = {}, 0
+        out: dict[str, tuple[int, int]] = {}
+        start = 0
         for h in self.heads:
             out[h.name] = (start, start + len(h.classes))
             start += len(h.classes)

@@ -28,7 +28,7 @@ def register_triage_agent(app: faust.App, rt: WorkerRuntime) -> Any:
                       key_serializer="raw", value_serializer="raw")
     batch = rt.settings.batch
 
-    async def triage(stream: faust.StreamT) -> None:
+    async def triage(stream: Any) -> None:  # faust.Stream; take_events is not on StreamT
         async for events in stream.take_events(batch.max_size, within=batch.max_wait_s):
             rt.in_batch = True
             try:

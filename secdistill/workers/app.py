@@ -58,9 +58,10 @@ def build_app(rt: WorkerRuntime, *, app_id: str | None = None, web_port: int = 6
     register_triage_agent(app, rt)
     rt.metrics.set_model(rt.labeller.version)
 
-    @app.timer(interval=s.worker.reload_poll_s)
     async def follow_registry() -> None:
         await maybe_reload(rt)
+
+    app.timer(interval=s.worker.reload_poll_s)(follow_registry)
 
     add_health_pages(app, lambda: ready_state(app, rt), rt.metrics.registry)
     return app

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from tokenizers import Tokenizer
+from tokenizers import Encoding, Tokenizer
 
 from secdistill.schemas import cvss
 from secdistill.schemas.errors import RegistryError, TaskSpecError
@@ -114,7 +114,7 @@ class OnnxScorer:
             raise InferenceError("model produced non-finite logits")
         return out
 
-    def _run(self, encodings: list) -> np.ndarray:
+    def _run(self, encodings: list[Encoding]) -> np.ndarray:
         width = max(len(e.ids) for e in encodings)
         n = len(encodings)
         ids = np.full((n, width), self.pad_id, dtype=np.int64)
@@ -126,7 +126,8 @@ class OnnxScorer:
         if "token_type_ids" in self.input_names:
             feed["token_type_ids"] = np.zeros_like(ids)
         try:
-            return self.session.run(["logits"], feed)[0]
+            result: np.ndarray = self.session.run(["logits"], feed)[0]
+            return result
         except Exception as exc:  # onnxruntime's Fail/InvalidArgument/RuntimeException
             raise InferenceError(f"onnxruntime failed: {exc}") from exc
 

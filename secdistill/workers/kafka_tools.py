@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from secdistill.schemas.config import KafkaSettings
 
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 def create_topics(kafka: KafkaSettings, names: Iterable[str], partitions: int, replication: int = 1,
                   timeout_s: float = 30.0) -> list[str]:
     """Create topics that do not exist yet; return the ones created. Idempotent."""
-    admin = AdminClient(kafka.confluent_config())
+    admin = AdminClient(kafka.confluent_config())  # type: ignore[arg-type]
     existing = set(admin.list_topics(timeout=timeout_s).topics)
     wanted = [n for n in dict.fromkeys(names) if n not in existing]
     if not wanted:
@@ -90,14 +90,15 @@ def consume(kafka: KafkaSettings, topics: list[str], *, max_records: int | None 
                 if idle_s is not None and seen and time.monotonic() - last > idle_s:
                     return
                 continue
-            if msg.error():
-                if msg.error().code() != KafkaError._PARTITION_EOF:
-                    log.warning("consume error: %s", msg.error())
+            err = msg.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    log.warning("consume error: %s", err)
                 continue
             seen += 1
             last = time.monotonic()
-            yield Record(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(),
-                         msg.timestamp()[1])
+            yield Record(msg.topic() or "", msg.partition() or 0, msg.offset() or 0, msg.key(),
+                         msg.value(), msg.timestamp()[1])
     finally:
         consumer.close()
 

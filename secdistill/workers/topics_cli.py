@@ -34,7 +34,7 @@ def topic_names(s: WorkerSettings, as_json: bool) -> str:
     if as_json:
         return codec.dumps(data).decode()
     rows = [f"{role:<15} {name}" for role, name in data.items() if role != "routes"]
-    rows += [f"route:{r:<9} {t}" for r, t in data["routes"].items()]  # type: ignore[union-attr]
+    rows += [f"route:{r:<9} {t}" for r, t in deployment_topics(s).routes.items()]
     return "\n".join(rows)
 
 
