@@ -46,21 +46,26 @@ EOF
 }
 
 install_tools() {
-  local missing=() spec
+  local pinned=() dev=() spec
   for spec in "${PINNED_TOOLS[@]}"; do
-    installed "${spec%%==*}" "${spec##*==}" || missing+=("$spec")
+    installed "${spec%%==*}" "${spec##*==}" || pinned+=("$spec")
   done
   for spec in "${DEV_TOOLS[@]}"; do
-    installed "$spec" || missing+=("$spec")
+    installed "$spec" || dev+=("$spec")
   done
-  if ((${#missing[@]} == 0)); then
-    echo "all tools present"
-    return 0
+  local pip=("$PYTHON" -m pip install --quiet --disable-pip-version-check)
+  if ((${#pinned[@]})); then
+    # Pinned here, so installed without constraints.txt (whose line for a tool may differ).
+    echo "installing: ${pinned[*]}"
+    "${pip[@]}" "${pinned[@]}" || return 1
   fi
-  echo "installing: ${missing[*]}"
-  local constraints=()
-  [[ -f constraints.txt ]] && constraints=(-c constraints.txt)
-  "$PYTHON" -m pip install --quiet --disable-pip-version-check "${constraints[@]}" "${missing[@]}"
+  if ((${#dev[@]})); then
+    echo "installing: ${dev[*]}"
+    local constraints=()
+    [[ -f constraints.txt ]] && constraints=(-c constraints.txt)
+    "${pip[@]}" "${constraints[@]}" "${dev[@]}" || return 1
+  fi
+  ((${#pinned[@]} + ${#dev[@]})) || echo "all tools present"
 }
 
 WORK=$(mktemp -d)
