@@ -19,7 +19,9 @@ app = typer.Typer(help="Distilled security-finding triage on Kafka.", no_args_is
                   pretty_exceptions_enable=False)
 topics_app = typer.Typer(help="Create and list the topics of this deployment.", no_args_is_help=True)
 schemas_app = typer.Typer(help="JSON Schemas of the record contracts.", no_args_is_help=True)
+dlq_app = typer.Typer(help="Inspect and replay dead letters.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
+app.add_typer(dlq_app, name="dlq")
 app.add_typer(schemas_app, name="schemas")
 
 
@@ -157,6 +159,27 @@ def demo(
     from secdistill.demo import run_demo
 
     raise typer.Exit(run_demo(_settings(), findings=findings, port=port or None))
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    reason: Annotated[Optional[list[str]], typer.Option(help="Only these reasons (repeatable)")] = None,
+    since: Annotated[Optional[str], typer.Option(help="Only letters created at/after this ISO time")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to read the DLQ")] = 30.0,
+    dry_run: Annotated[bool, typer.Option(help="Count, do not publish")] = False,
+) -> None:
+    """Re-publish dead letters' original bytes to the input topic (after a fix), and summarise."""
+    from datetime import datetime
+
+    from secdistill.workers.dlq import replay, scan_dlq
+
+    s = _settings()
+    when = datetime.fromisoformat(since) if since else None
+    scan = scan_dlq(s, reasons=set(reason or []), since=when, timeout_s=timeout)
+    for r, n in sorted(scan.by_reason.items()):
+        typer.echo(f"{r:<20} {n}", err=True)
+    sent = 0 if dry_run else replay(s, scan.selected)
+    typer.echo(f"selected {len(scan.selected)}, replayed {sent}, unreadable {scan.unreadable}", err=True)
 
 
 @app.command("settings")

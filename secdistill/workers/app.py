@@ -63,8 +63,29 @@ def build_app(rt: WorkerRuntime, *, app_id: str | None = None, web_port: int = 6
 
     app.timer(interval=s.worker.reload_poll_s)(follow_registry)
 
+    async def export_lag() -> None:
+        update_lag(app, rt)
+
+    app.timer(interval=5.0)(export_lag)
+
     add_health_pages(app, lambda: ready_state(app, rt), rt.metrics.registry)
     return app
+
+
+def update_lag(app: faust.App, rt: WorkerRuntime) -> None:
+    """Lag per topic = high watermark - committed position, over this worker's partitions."""
+    lag: dict[str, int] = {}
+    try:
+        committed = app.consumer._committed_offset  # noqa: SLF001 - Faust keeps no public getter
+        for tp in app.consumer.assignment():
+            high = app.consumer.highwater(tp)
+            done = committed.get(tp)
+            if high is not None and high >= 0:
+                lag[tp.topic] = lag.get(tp.topic, 0) + max(0, high - (done + 1 if done is not None else 0))
+    except Exception:  # noqa: BLE001 - consumer not started or rebalancing: try next tick
+        return
+    for topic, n in lag.items():
+        rt.metrics.consumer_lag.labels(topic=topic).set(n)
 
 
 def ready_state(app: faust.App, rt: WorkerRuntime) -> dict[str, Any]:

@@ -32,6 +32,10 @@ class FleetMetrics:
         self.cache_misses = Counter("secdistill_cache_misses", "Prediction cache misses", registry=r)
         self.model_info = Gauge("secdistill_model_info", "Loaded model version", ["version"], registry=r)
         self.reloads = Counter("secdistill_model_reloads", "Hot-reload attempts", ["result"], registry=r)
+        self.consumer_lag = Gauge(
+            "secdistill_consumer_lag", "Records behind the high watermark on assigned partitions",
+            ["topic"], registry=r,
+        )
         self.last_progress = Gauge(
             "secdistill_last_progress_timestamp_seconds", "Unix time of the last finished batch", registry=r
         )
