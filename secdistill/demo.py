@@ -8,6 +8,7 @@ student worker (+ teacher worker when available) -> bundled findings replayed as
 from __future__ import annotations
 
 import logging
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -60,6 +61,8 @@ def ensure_student(settings: WorkerSettings) -> str:
 
 def run_demo(settings: WorkerSettings, *, findings: int = 2000, port: int | None = None) -> int:
     """Run the demo; return the exit code."""
+    # SIGTERM unwinds like Ctrl-C, so the finally below stops the worker and the broker.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         broker = start_broker(port)
     except BrokerError as exc:

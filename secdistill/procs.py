@@ -15,6 +15,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from secdistill.workers.broker import die_with_parent
+
 
 def fleet_env(base: dict[str, str] | None = None, **settings: object) -> dict[str, str]:
     """Environment for a child process: SECDISTILL_* from keyword args like kafka__bootstrap_servers."""
@@ -95,5 +97,6 @@ def start_fleet_process(command: list[str], env: dict[str, str], log_path: Path,
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "secdistill", *command], env=env,
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                preexec_fn=die_with_parent)
     return FleetProcess(name or " ".join(command), proc, web_port, log_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import subprocess
 import time
@@ -12,6 +13,16 @@ from dataclasses import dataclass
 from secdistill.workers.errors import BrokerError
 
 log = logging.getLogger(__name__)
+
+
+def die_with_parent() -> None:
+    """preexec_fn: the child gets SIGTERM when its parent dies (Linux), so no broker outlives a crash."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:  # not Linux/glibc: the parent's own cleanup still applies
+        pass
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -75,7 +86,7 @@ def start_broker(port: int | None = None, host: str = "127.0.0.1", timeout_s: fl
     proc = subprocess.Popen(
         [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
          "--storage-engine", "memory://tansu/"],
-        stdout=out, stderr=out,
+        stdout=out, stderr=out, preexec_fn=die_with_parent,
     )
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
