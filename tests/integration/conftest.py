@@ -69,11 +69,12 @@ def start_worker(broker: EmbeddedBroker, tiny_registry: str, namespace: str, tmp
 
     def _start(name: str = "worker", command: tuple[str, ...] = ("worker",), **settings: object) -> FleetProcess:
         port = free_port()
-        env = fleet_env(
+        defaults: dict[str, object] = dict(
             kafka__bootstrap_servers=broker.bootstrap, registry__uri=tiny_registry,
             topics__namespace=namespace, web__port=port, worker__datadir=tmp_path / f"faust-{name}",
-            worker__reload_poll_s=1, **settings,
+            worker__reload_poll_s=1,
         )
+        env = fleet_env(**(defaults | settings))
         proc = start_fleet_process(list(command), env, tmp_path / f"{name}.log", port, name)
         started.append(proc)
         return proc
