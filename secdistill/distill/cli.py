@@ -98,6 +98,16 @@ def publish(work: Annotated[Path, typer.Argument(exists=True, file_okay=False, h
     typer.echo(f"published {m.name} {m.version}")
 
 
+@distill_app.command("bench")
+def bench(work: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="Folder from `train`/run")],
+          texts: Annotated[int, typer.Option(help="Validation-like texts to score")] = 512) -> None:
+    """Throughput of torch fp32 vs ONNX fp32 vs ONNX int8, side by side (seq/s)."""
+    from secdistill.distill.bench import benchmark_work
+    from secdistill.schemas import codec
+
+    typer.echo(codec.dumps(benchmark_work(work, texts), pretty=True).decode())
+
+
 @models_app.command("list")
 def models_list(as_json: Annotated[bool, typer.Option("--json", help="JSON lines")] = False) -> None:
     """Versions in the registry with their channels and headline metrics."""

@@ -34,7 +34,7 @@ def per_head(probs: Probs, split: Split, task: TaskSpec) -> dict[str, dict[str, 
     for j, h in enumerate(task.heads):
         rows = split.hard[:, j] >= 0
         y, pred = split.hard[rows, j], probs[h.name][rows].argmax(axis=1)
-        out[h.name] = {"accuracy": float(np.mean(pred == y)) if len(y) else 0.0,
+        out[h.name] = {"accuracy": float(np.mean(pred == y)) if len(y) else None,
                        "macro_f1": macro_f1(y, pred, len(h.classes)), "n": int(len(y))}
     return out
 
@@ -77,6 +77,8 @@ def topk(probs: Probs, split: Split, task: TaskSpec, head: str = "cwe_class") ->
         return {}
     y = split.hard[:, names.index(head)]
     rows = y >= 0
+    if not rows.any():
+        return {"top1": None, "top3": None, "n": 0}
     top = np.argsort(-probs[head][rows], axis=1)
     return {"top1": float(np.mean(top[:, 0] == y[rows])),
             "top3": float(np.mean(np.any(top[:, :3] == y[rows, None], axis=1))), "n": int(rows.sum())}
@@ -85,7 +87,7 @@ def topk(probs: Probs, split: Split, task: TaskSpec, head: str = "cwe_class") ->
 def summary(probs: Probs, split: Split, task: TaskSpec) -> dict[str, Any]:
     """Everything for one predictor: heads, CVSS means, derived outputs, weakness top-k."""
     heads = per_head(probs, split, task)
-    cvss = [heads[m] for m in METRICS if m in heads]
+    cvss = [heads[m] for m in METRICS if m in heads and heads[m]["n"]]
     return {"heads": heads,
             "cvss_mean_accuracy": float(np.mean([h["accuracy"] for h in cvss])) if cvss else None,
             "cvss_mean_macro_f1": float(np.mean([h["macro_f1"] for h in cvss])) if cvss else None,
@@ -98,6 +100,9 @@ def slices(probs: Probs, split: Split, task: TaskSpec) -> dict[str, dict[str, An
         "ecosystem": [ex.finding.ecosystem or "?" for ex in split.examples],
         "source": [ex.finding.source or "?" for ex in split.examples],
         "length": [_length_bucket(len(t)) for t in split.texts],
+        # Agreement with whoever labelled the row: reference (curated), teacher:<id>, correction.
+        "label_source": [sorted({p.split("@")[0] for p in ex.provenance.values()})[0]
+                         if ex.provenance else "?" for ex in split.examples],
     }
     out: dict[str, dict[str, Any]] = {}
     for kind, values in keys.items():

@@ -31,7 +31,8 @@ def check_gates(metrics: dict[str, Any], cfg: GateSettings,
                                   "value": student, "bound": base + cfg.baseline_margin}
     if stable:
         heads = metrics["student"]["heads"]
-        drops = {h: stable[h] - heads[h]["accuracy"] for h in stable if h in heads}
+        drops = {h: stable[h] - heads[h]["accuracy"] for h in stable
+                 if h in heads and heads[h]["accuracy"] is not None}
         worst_drop = max(drops, key=drops.__getitem__) if drops else None
         value = drops[worst_drop] if worst_drop else 0.0
         results["no_regression_vs_stable"] = {"passed": value <= cfg.max_regression, "value": value,
