@@ -17,13 +17,13 @@ import onnxruntime as ort
 from tokenizers import Encoding, Tokenizer
 
 from secdistill.schemas import cvss
+from secdistill.schemas.config import RegistrySettings
 from secdistill.schemas.errors import RegistryError, TaskSpecError
 from secdistill.schemas.manifest import MODEL_FP16, MODEL_INT8, TASK, TOKENIZER, ModelManifest
 from secdistill.schemas.records import Finding, Prediction, SeverityOut
 from secdistill.schemas.registry import Registry, verify
 from secdistill.schemas.task import TaskSpec, load_task
 from secdistill.workers.config import ModelSettings
-from secdistill.schemas.config import RegistrySettings
 from secdistill.workers.errors import InferenceError, ModelLoadError
 
 log = logging.getLogger(__name__)

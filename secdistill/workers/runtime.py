@@ -49,5 +49,5 @@ class WorkerRuntime:
         try:
             await asyncio.wait_for(self.drained.wait(), timeout_s)
             log.info("in-flight batch finished before shutdown")
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("in-flight batch did not finish within %.0f s; it will be redelivered", timeout_s)
