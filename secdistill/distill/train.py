@@ -113,6 +113,8 @@ def train_student(model: Any, tokenizer: Any, split: Split, targets: np.ndarray,
     t_all = torch.from_numpy(targets.astype(np.float32))
     h_all = torch.from_numpy(split.hard)
     prior = _prior_shift(split, task, cfg.logit_adjust)
+    bf16 = use_bf16(cfg.precision)
+    log.info("training %d steps, batch %d, %s autocast", total, cfg.batch_size, "bf16" if bf16 else "no")
 
     head_params = [p for n, p in model.named_parameters() if n.startswith("classifier")]
     body_params = [p for n, p in model.named_parameters() if not n.startswith("classifier")]
@@ -133,8 +135,10 @@ def train_student(model: Any, tokenizer: Any, split: Split, targets: np.ndarray,
                 drop = rng.random(len(idx)) < title_dropout
                 ids = [without_title[i] if d else with_title[i] for i, d in zip(idx, drop)]
                 batch = collate(ids, tokenizer.pad_token_id)
-                logits = model(**batch).logits
-                loss = kd_loss(logits, t_all[idx], h_all[idx], task, cfg.alpha, cfg.temperature, prior)
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    logits = model(**batch).logits
+                loss = kd_loss(logits.float(), t_all[idx], h_all[idx], task, cfg.alpha,
+                               cfg.temperature, prior)
                 optim.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -151,6 +155,15 @@ def train_student(model: Any, tokenizer: Any, split: Split, targets: np.ndarray,
     seconds = time.perf_counter() - started
     return TrainResult(step, step / steps_per_epoch, seconds, loss_ema,
                        step * cfg.batch_size / max(seconds, 1e-9))
+
+
+def use_bf16(precision: str) -> bool:
+    """bf16 autocast when asked, or on ``auto`` when the CPU computes bf16 natively."""
+    if precision != "auto":
+        return precision == "bf16"
+    from secdistill.distill.export import cpu_flags
+
+    return bool(cpu_flags() & {"amx_bf16", "avx512_bf16"})
 
 
 def _prior_shift(split: Split, task: TaskSpec, tau: float) -> Any | None:
