@@ -1,0 +1,195 @@
+"""`secdistill bench inference`: runtimes, padding, batch sizes and layer variants on real texts."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import random
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from secdistill.bench.gemm import int8_gemm_peak
+from secdistill.bench.machine import peak_memory, percentile
+from secdistill.bench.models import Student, Variant, torch_variant, variant
+from secdistill.bench.runtimes import (
+    PADDINGS,
+    Forward,
+    argmax_agreement,
+    load_tokenizer,
+    logits_all,
+    measure,
+    ort_forward,
+    ort_session,
+    torch_forward,
+)
+from secdistill.schemas.corpus import holdout_unit, read_corpus_records, record_to_finding
+from secdistill.schemas.manifest import MODEL_FP16, MODEL_FP32, MODEL_INT8
+from secdistill.schemas.task import TaskSpec, load_task
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class InferenceOptions:
+    """What `bench inference` measures; defaults fit the 10-minute `bench all` budget on 2 cores."""
+
+    texts: int | None = None  # None: about ``seconds_per_pass`` of int8 work, 64..256, whole batches
+    seconds_per_pass: float = 3.2
+    repeats: int = 3
+    threads: int = 2
+    compare_batch: int = 64  # the worker's default batch (BatchSettings.max_size)
+    batch_sizes: tuple[int, ...] = (1, 8, 32, 64)
+    chunks: tuple[int, ...] = (8, 16)  # bucketed/N at the comparison batch: is the worker's chunk right?
+    layers: tuple[int, ...] = (3, 4, 6)
+    agreement_texts: int = 384
+    seed: int = 0
+
+
+def realistic_texts(n: int, seed: int, task: TaskSpec) -> list[str]:
+    """``n`` corpus advisories drawn at random, rendered as the model sees them (real lengths)."""
+    records = read_corpus_records()
+    picked = random.Random(seed).sample(records, min(n, len(records)))
+    return [task.render(record_to_finding(r)) for r in picked]
+
+
+def validation_texts(n: int, task: TaskSpec) -> list[str]:
+    """The held-out-leaning end of the corpus (by id hash), as ``secdistill demo`` replays it."""
+    records = sorted(read_corpus_records(), key=lambda r: holdout_unit(r["id"]))[:n]
+    return [task.render(record_to_finding(r)) for r in records]
+
+
+def length_profile(tokenizer: Any, texts: list[str]) -> dict[str, float]:
+    """Token lengths before truncation: what dynamic padding can save."""
+    tokenizer.no_truncation()
+    lengths = [len(e.ids) for e in tokenizer.encode_batch(texts)]
+    tokenizer.enable_truncation(128)
+    return {"median": percentile(lengths, 50), "p90": percentile(lengths, 90), "p99": percentile(lengths, 99),
+            "share_over_128": float(np.mean(np.array(lengths) > 128))}
+
+
+def _runtime_rows(name: str, make: Any, tok: Any, texts: list[str], opts: InferenceOptions,
+                  paddings: tuple[str, ...] = PADDINGS) -> dict[str, Any]:
+    """One runtime at the comparison batch size, every padding mode, with its memory peak."""
+    with peak_memory() as mem:
+        forward: Forward = make()
+        rows = {p: measure(forward, tok, texts, batch_size=opts.compare_batch, padding=p, repeats=opts.repeats)
+                for p in paddings}
+    for p, row in rows.items():
+        log.info("%-10s %-9s %7.1f seq/s", name, p, row["seq_per_s"]["median"])
+    del forward
+    gc.collect()
+    return {"padding": rows, "peak_rss_mb": round(mem.peak_mb, 1), "rss_growth_mb": round(mem.growth_mb, 1)}
+
+
+def compare_runtimes(v6: Variant, tok: Any, texts: list[str], opts: InferenceOptions,
+                     student: Student) -> dict[str, Any]:
+    """torch fp32 eager vs ONNX fp32 vs ONNX int8, same 6-layer architecture, same batches."""
+    import torch
+
+    torch.set_num_threads(opts.threads)
+    # Arrival-order dynamic padding only for int8: it shows what the length sort adds; the
+    # slower runtimes get the two modes the headline compares, to keep `bench all` in budget.
+    two = ("fixed128", "bucketed")
+    out = {
+        "torch_fp32": _runtime_rows("torch_fp32", lambda: torch_forward(torch_variant(6)), tok, texts, opts, two),
+        "onnx_fp32": _runtime_rows("onnx_fp32", lambda: ort_forward(ort_session(v6.folder / MODEL_FP32, opts.threads)),
+                                   tok, texts, opts, two),
+        "onnx_int8": _runtime_rows("onnx_int8", lambda: ort_forward(ort_session(v6.folder / MODEL_INT8, opts.threads)),
+                                   tok, texts, opts),
+    }
+    import onnxruntime as ort
+
+    fp16 = student.folder / MODEL_FP16
+    if "CUDAExecutionProvider" in ort.get_available_providers() and fp16.is_file():
+        out["onnx_fp16_cuda"] = _runtime_rows(
+            "fp16_cuda", lambda: ort_forward(ort_session(fp16, opts.threads, "CUDAExecutionProvider")),
+            tok, texts, opts, ("dynamic", "bucketed"))
+    return out
+
+
+def agreement(student: Student, texts: list[str], threads: int) -> dict[str, Any]:
+    """int8 vs fp32 argmax agreement per head, on the published student's own two files."""
+    task = load_task(student.folder / "task.yaml")
+    tok = load_tokenizer(student.folder)
+    fp32 = logits_all(ort_forward(ort_session(student.folder / MODEL_FP32, threads)), tok, texts)
+    int8 = logits_all(ort_forward(ort_session(student.folder / MODEL_INT8, threads)), tok, texts)
+    per_head = argmax_agreement(fp32, int8, task.slices())
+    return {"texts": len(texts), "model": student.describe(), "per_head": per_head,
+            "min": min(per_head.values()), "mean": float(np.mean(list(per_head.values()))),
+            "max_abs_logit_diff": float(np.max(np.abs(fp32 - int8)))}
+
+
+def _sized(v6: Variant, tok: Any, task: TaskSpec, opts: InferenceOptions) -> int:
+    """Texts per pass so one int8 pass takes about ``seconds_per_pass`` here (a busy machine gets fewer)."""
+    probe = realistic_texts(64, opts.seed + 1, task)
+    fwd = ort_forward(ort_session(v6.folder / MODEL_INT8, opts.threads))
+    rate = measure(fwd, tok, probe, batch_size=opts.compare_batch, padding="bucketed", repeats=1)["seq_per_s"]["max"]
+    n = int(rate * opts.seconds_per_pass) // opts.compare_batch * opts.compare_batch
+    return max(2 * opts.compare_batch, min(256, n))
+
+
+def run_inference(opts: InferenceOptions, student: Student, cache_dir: Any) -> dict[str, Any]:
+    """Every inference figure, plus the ratios computed from this run alone."""
+    task = load_task()
+    variants = {n: variant(n, cache_dir) for n in sorted({*opts.layers, 6})}
+    v6 = variants[6]
+    tok = load_tokenizer(v6.folder)
+    texts = realistic_texts(opts.texts or _sized(v6, tok, task, opts), opts.seed, task)
+    out: dict[str, Any] = {"options": asdict(opts) | {"texts": len(texts)}, "token_lengths": length_profile(tok, texts),
+                           "variants": {str(n): {"parameters": v.parameters, "matmul_params": v.matmul_params,
+                                            "export_s": v.export_s, "folder": str(v.folder)}
+                                        for n, v in variants.items()}}
+    out["runtimes"] = compare_runtimes(v6, tok, texts, opts, student)
+    out["batch_sweep"] = {}
+    int8 = ort_forward(ort_session(v6.folder / MODEL_INT8, opts.threads))
+    for bs in opts.batch_sizes:
+        row = measure(int8, tok, texts, batch_size=bs, padding="bucketed", repeats=opts.repeats)
+        out["batch_sweep"][str(bs)] = row
+        log.info("int8 batch %-3d %7.1f seq/s", bs, row["seq_per_s"]["median"])
+    out["chunk_sweep"] = {}
+    for chunk in opts.chunks:
+        row = measure(int8, tok, texts, batch_size=opts.compare_batch, padding=f"bucketed/{chunk}",
+                      repeats=opts.repeats)
+        out["chunk_sweep"][str(chunk)] = row
+        log.info("int8 batch %d chunks of %d: %7.1f seq/s", opts.compare_batch, chunk, row["seq_per_s"]["median"])
+    out["layers"] = {}
+    for n, v in variants.items():
+        if n == 6:  # measured above, same texts and settings
+            row = out["runtimes"]["onnx_int8"]["padding"]["bucketed"]
+            out["layers"]["6"] = row | {"peak_rss_mb": out["runtimes"]["onnx_int8"]["peak_rss_mb"],
+                                        "parameters": v.parameters}
+            continue
+        with peak_memory() as mem:
+            fwd = ort_forward(ort_session(v.folder / MODEL_INT8, opts.threads))
+            row = measure(fwd, tok, texts, batch_size=opts.compare_batch, padding="bucketed", repeats=opts.repeats)
+        out["layers"][str(n)] = row | {"peak_rss_mb": round(mem.peak_mb, 1), "parameters": v.parameters}
+        log.info("int8 %d layers %7.1f seq/s", n, row["seq_per_s"]["median"])
+    out["gemm"] = int8_gemm_peak(opts.threads)
+    out["agreement"] = agreement(student, validation_texts(opts.agreement_texts, task), opts.threads)
+    best = out["runtimes"]["onnx_int8"]["padding"]["bucketed"]
+    achieved = 2 * v6.matmul_params * best["computed_tokens_per_s"]
+    out["achieved"] = {"int8_matmul_ops_per_s": achieved, "peak_ops_per_s": out["gemm"]["peak_ops_per_s"],
+                       "basis": "6-layer int8, bucketed, comparison batch: 2 x matmul weights x computed tokens/s "
+                                "(attention score products are fp32 and not counted)"}
+    out["ratios"] = inference_ratios(out)
+    return out
+
+
+def inference_ratios(res: dict[str, Any]) -> dict[str, float]:
+    """Side-by-side ratios of this run (medians)."""
+    rt = res["runtimes"]
+
+    def med(runtime: str, padding: str) -> float:
+        return float(rt[runtime]["padding"][padding]["seq_per_s"]["median"])
+
+    return {
+        "int8_over_torch_fp32": med("onnx_int8", "bucketed") / med("torch_fp32", "bucketed"),
+        "int8_over_torch_fp32_fixed128": med("onnx_int8", "fixed128") / med("torch_fp32", "fixed128"),
+        "int8_bucketed_over_torch_fp32_fixed128": med("onnx_int8", "bucketed") / med("torch_fp32", "fixed128"),
+        "int8_over_onnx_fp32": med("onnx_int8", "bucketed") / med("onnx_fp32", "bucketed"),
+        "int8_bucketed_over_int8_fixed128": med("onnx_int8", "bucketed") / med("onnx_int8", "fixed128"),
+        "int8_fp32_argmax_agreement": float(res["agreement"]["min"]),
+        "achieved_fraction_of_int8_peak": res["achieved"]["int8_matmul_ops_per_s"] / res["achieved"]["peak_ops_per_s"],
+    }
