@@ -206,6 +206,12 @@ def _mount_optional() -> None:
         register_teacher(app)
     except ImportError:
         pass
+    try:
+        from secdistill.bench.cli import bench_app
+
+        app.add_typer(bench_app, name="bench")
+    except ImportError:
+        pass
 
 
 _mount_optional()
