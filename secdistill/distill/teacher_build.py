@@ -236,7 +236,7 @@ def accuracy(probs: dict[str, np.ndarray], split: Split, task: TaskSpec) -> dict
 
 
 def build_teacher(registry_uri: str, cfg: TeacherBuildConfig | None = None, *,
-                  records: list[dict] | None = None) -> ModelManifest:
+                  records: list[dict[str, Any]] | None = None) -> ModelManifest:
     """Fit, export, evaluate on the validation split, publish (and promote) the local teacher."""
     cfg = cfg or TeacherBuildConfig()
     started = time.perf_counter()

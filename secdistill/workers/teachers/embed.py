@@ -62,10 +62,11 @@ class Embedder:
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self.inputs:
             feeds["token_type_ids"] = np.zeros_like(ids)
-        states = self.session.run([self.output], feeds)[0]
+        states = np.asarray(self.session.run([self.output], feeds)[0], dtype=np.float32)
         if self.pooled:
-            return np.asarray(states, dtype=np.float32)
+            return states
         m = mask[:, :, None].astype(np.float32)
         pooled = (states * m).sum(axis=1) / np.clip(m.sum(axis=1), 1.0, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+        out: np.ndarray = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+        return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +37,7 @@ class KnnIndex:
     """Curated records as unit vectors with their labels, ids and texts."""
 
     def __init__(self, task: TaskSpec, vectors: np.ndarray, labels: np.ndarray,
-                 records: dict[str, list]) -> None:
+                 records: dict[str, list[Any]]) -> None:
         if labels.shape != (len(vectors), len(task.heads)):
             raise ValueError(f"labels {labels.shape} do not fit {len(vectors)} vectors x heads")
         self.task = task

@@ -96,15 +96,18 @@ async def label_file(service: TeacherService, src: Path, dest: Path, *, batch_si
     with dest.open("ab") as out:
         for start in range(0, len(todo), batch_size):
             batch = [offline_request(f) for f in todo[start:start + batch_size]]
-            try:
-                outcomes = await service.handle_batch(batch)
-            except BudgetExhausted as exc:
-                report.stopped = str(exc)
-                log.warning("stopping: %s; rerun the same command to resume", exc)
-                break
-            _write(outcomes, out, rejects, report)
+            results = await service.handle_batch(batch, return_exceptions=True)
+            _write([r for r in results if isinstance(r, TeacherOutcome)], out, rejects, report)
             if progress:
                 progress(len(batch))
+            errors = [r for r in results if isinstance(r, BaseException)]
+            spent = [e for e in errors if isinstance(e, BudgetExhausted)]
+            if spent:
+                report.stopped = str(spent[0])
+                log.warning("stopping: %s; rerun the same command to resume", spent[0])
+                break
+            if errors:
+                raise errors[0]
     report.cost_usd = round(service.budget.total_usd, 6)
     return report
 

@@ -156,8 +156,7 @@ class CircuitBreaker:
         if self.state is BreakerState.HALF_OPEN or (
             self.state is BreakerState.CLOSED and self.failures >= self.threshold
         ):
-            if self.state is not BreakerState.OPEN:
-                self.opened_count += 1
+            self.opened_count += 1
             self.state, self.opened_at = BreakerState.OPEN, self.clock()
         elif self.state is BreakerState.OPEN:
             self.opened_at = self.clock()  # a straggler failed: restart the cool-down

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +42,7 @@ class TeacherArtefacts:
             raise RegistryError(f"{folder} holds a {self.manifest.kind}, not a teacher")
         if self.manifest.heads != {h.name: h.classes for h in task.heads}:
             raise RegistryError(f"teacher in {folder} was built for other heads than task {task.name}")
-        self.config: dict = codec.loads((folder / CONFIG).read_bytes())
+        self.config: dict[str, Any] = codec.loads((folder / CONFIG).read_bytes())
         self.task = task
         self.tfidf = TfidfLogReg.load(folder, task, max_n=int(self.config["tfidf"]["max_n"]))
         self.index = KnnIndex.load(folder, task)

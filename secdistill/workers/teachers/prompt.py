@@ -135,7 +135,8 @@ def _head_dist(classes: list[str], label: str, tok: dict[str, Any], skip: int) -
     if total <= 0:
         return smoothed_one_hot(classes, label)
     mass += max(0.0, 1.0 - total) / len(classes)  # what top-k left out, spread evenly
-    return mass / mass.sum()
+    out: np.ndarray = mass / mass.sum()
+    return out
 
 
 def vote_probs(task: TaskSpec, answers: list[dict[str, str]], alpha: float = 0.1) -> dict[str, np.ndarray]:

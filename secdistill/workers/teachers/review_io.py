@@ -11,13 +11,14 @@ import csv
 import io
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from secdistill.schemas import codec
 from secdistill.schemas.errors import ContractError
 from secdistill.schemas.records import Correction, Finding, ReviewItem
 from secdistill.schemas.task import TaskSpec
 
+Source = Literal["review", "manual", "import"]
 FINDING_COLUMNS = ("finding_id", "advisory_id", "ecosystem", "package", "title", "description")
 
 
@@ -81,7 +82,7 @@ def read_rows(src: Path) -> list[dict[str, Any]]:
 
 
 def corrections_from_rows(rows: list[dict[str, Any]], task: TaskSpec, author: str,
-                          source: str = "review") -> list[Correction]:
+                          source: Source = "review") -> list[Correction]:
     """Corrections for rows with decisions; ReviewFileError listing every invalid row."""
     out, errors = [], []
     for n, row in enumerate(rows, 1):
@@ -97,14 +98,14 @@ def corrections_from_rows(rows: list[dict[str, Any]], task: TaskSpec, author: st
     return out
 
 
-def _correction(row: dict[str, Any], task: TaskSpec, author: str, source: str) -> Correction | None:
+def _correction(row: dict[str, Any], task: TaskSpec, author: str, source: Source) -> Correction | None:
     labels: dict[str, str] = {}
     accept = str(row.get("accept") or "").strip().lower()
     if accept:
         if accept not in ("teacher", "student", "reference"):
             raise ValueError(f"accept must be teacher, student or reference, not {accept!r}")
         labels = {h.name: str(row.get(f"{accept}_{h.name}") or "").strip() for h in task.heads}
-        labels = {h: v for h, v in labels.items() if v}
+        labels = {name: v for name, v in labels.items() if v}
     for h in task.heads:
         value = str(row.get(f"correct_{h.name}") or "").strip()
         if value:
@@ -112,16 +113,16 @@ def _correction(row: dict[str, Any], task: TaskSpec, author: str, source: str) -
     if not labels:
         return None
     heads = task.head_map()
-    for h, v in labels.items():
-        if v not in heads[h].classes:
-            raise ValueError(f"{h}={v!r} is not one of {heads[h].classes}")
+    for name, v in labels.items():
+        if v not in heads[name].classes:
+            raise ValueError(f"{name}={v!r} is not one of {heads[name].classes}")
     finding = _finding(row)
     return Correction(
         finding_id=finding.finding_id, labels=labels,
         author=str(row.get("author") or "").strip() or author,
         reason=str(row.get("reason") or "").strip() or str(row.get("why") or ""),
         advisory_id=finding.advisory_id, fingerprint=finding.fingerprint(), finding=finding,
-        source=source,  # type: ignore[arg-type]
+        source=source,
     )
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+import numpy as np
 
 from secdistill.schemas.envelopes import DeadLetterReason
 from secdistill.schemas.records import Finding, LabelledFinding, ReviewItem, TeacherLabel, TeacherRequest
@@ -25,6 +27,7 @@ from secdistill.workers.teachers.base import (
     TeacherAnswer,
     TeacherBackend,
     TeacherFailed,
+    answer_from_probs,
 )
 from secdistill.workers.teachers.flow import ServiceOptions, TeacherCaller
 from secdistill.workers.teachers.limits import CircuitBreaker, DailyBudget
@@ -156,8 +159,8 @@ class TeacherService:
             fp = f.fingerprint()
             if fp not in self._pending and fp not in self.cache:
                 todo.setdefault(fp, f)
-        if len(todo) < 2:
-            return
+        if len(todo) < 2 or self.caller.budget.exhausted(len(todo)):
+            return  # a batch the budget cannot take whole goes one by one, as far as it reaches
         try:
             answers = await self.caller.call(list(todo.values()))
         except (RejectedAnswer, TeacherFailed, RetriesExhausted) as exc:
@@ -190,19 +193,38 @@ class TeacherService:
             return self._dead(request, DeadLetterReason.RETRIES_EXHAUSTED, exc)
         return self._outcome(request, answer, cached)
 
-    async def handle_batch(self, requests: list[TeacherRequest]) -> list[TeacherOutcome]:
-        """``handle`` for many; a batchable backend labels the uncached texts in one call first."""
+    async def handle_batch(self, requests: list[TeacherRequest], *, return_exceptions: bool = False
+                           ) -> list[TeacherOutcome | BaseException]:
+        """``handle`` for many; a batchable backend labels the uncached texts in one call first.
+
+        With ``return_exceptions`` an exception (``BudgetExhausted`` in raise mode) takes its
+        request's place, so the outcomes finished beside it are not lost.
+        """
         if self.backend.batchable and len(requests) > 1:
             await self.prefetch([r.finding for r in requests
                                  if not (r.shadow and self._skip_shadow(r))])
-        return list(await asyncio.gather(*(self.handle(r) for r in requests)))
+        return list(await asyncio.gather(*(self.handle(r) for r in requests),
+                                         return_exceptions=return_exceptions))
 
     def _dead(self, request: TeacherRequest, reason: DeadLetterReason, exc: Exception) -> TeacherOutcome:
         log.warning("teacher dead letter %s for %s: %s", reason.value, request.finding_id, exc)
         self._outcome_count(f"dead_letter_{reason.value}")
         return TeacherOutcome(request, dead_letter_reason=reason, error=str(exc)[:4000])
 
+    def _blend_student(self, request: TeacherRequest, answer: TeacherAnswer) -> TeacherAnswer:
+        w = self.opts.student_weight
+        student = request.student.probs
+        if w <= 0 or answer.decided_by == "reference" or set(student) != set(answer.probs):
+            return answer
+        probs = {h.name: np.array([(1 - w) * answer.probs[h.name][c] + w * student[h.name].get(c, 0.0)
+                                   for c in h.classes]) for h in self.task.heads}
+        blended = answer_from_probs(self.task, probs, answer.evidence,
+                                            raw_answer=answer.raw_answer, cost_usd=answer.cost_usd,
+                                            decided_by=f"{answer.decided_by or self.backend.name}+student")
+        return replace(blended, latency_ms=answer.latency_ms)
+
     def _outcome(self, request: TeacherRequest, answer: TeacherAnswer, cached: bool) -> TeacherOutcome:
+        answer = self._blend_student(request, answer)
         version = self.backend.version
         teacher_id = self.backend.name
         label = outputs.teacher_label(request, answer, teacher_id, version, cached=cached)

@@ -268,3 +268,20 @@ def test_metrics_are_exported(task: TaskSpec) -> None:
     assert registry.get_sample_value("secdistill_teacher_calls_total",
                                      {"backend": "fake", "result": "ok"}) == 2
     assert registry.get_sample_value("secdistill_teacher_cache_hits_total") == 2
+
+
+def test_student_blend_is_optional_and_skips_curated_answers(task: TaskSpec) -> None:
+    from secdistill.schemas.records import Prediction
+
+    svc = service(task, ScriptedBackend(task), opts={"student_weight": 0.5})
+    probs = {h.name: {c: (1.0 if c == (h.classes[-1]) else 0.0) for c in h.classes} for h in task.heads}
+    f = finding(1)
+    req = request_for(f)
+    req = req.model_copy(update={"student": Prediction(
+        finding_id=f.finding_id, labels={h: max(d, key=d.__getitem__) for h, d in probs.items()},
+        probs=probs, confidence={h: 1.0 for h in probs}, model_version="s")})
+    out = run(svc.handle(req))
+    assert out.label is not None and out.label.probs["AV"]["P"] == pytest.approx(0.5 + 0.5 * 0.1 / 3, abs=1e-4)
+    assert out.label.probs["AV"]["N"] == pytest.approx(0.45, abs=1e-4)
+    plain = run(service(task, ScriptedBackend(task)).handle(req))
+    assert plain.label is not None and plain.label.probs["AV"]["N"] == pytest.approx(0.9)

@@ -38,7 +38,7 @@ def test_label_is_resumable_and_budget_aware(tmp_path: Path, corpus: list[Corpus
     ids = write_findings(src, corpus, 5)
     monkeypatch.setenv("SECDISTILL_TEACHER__MAX_CALLS_PER_DAY", "3")
     first = runner.invoke(app, ["teacher", "label", "--input", str(src), "--output", str(out),
-                                "--backend", "reference", "--batch-size", "1"])
+                                "--backend", "reference", "--batch-size", "4"])
     assert first.exit_code == 1 and "rerun" in first.output
     assert [r.finding_id for r in read_jsonl(out, TeacherLabel)] == ids[:3]
     monkeypatch.setenv("SECDISTILL_TEACHER__MAX_CALLS_PER_DAY", "100")
