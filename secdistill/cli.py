@@ -200,12 +200,25 @@ def _mount_optional() -> None:
         app.command("eval")(eval_command)
     except ImportError:  # a worker-only install has no distill extra: the commands are absent
         pass
-    try:
-        from secdistill.workers.teacher_cli import register as register_teacher
+    from secdistill.workers.teacher_cli import register as register_teacher
+    from secdistill.workers.teacher_cli import teacher_app
 
-        register_teacher(app)
-    except ImportError:
-        pass
+    teacher_app.command("run")(teacher_run)
+    register_teacher(app)
+
+
+def teacher_run() -> None:
+    """Run the teacher worker (Faust) over the teacher topic in the foreground until SIGTERM."""
+    from secdistill.workers.errors import ModelLoadError
+    from secdistill.workers.logconfig import current_config
+    from secdistill.workers.run import run_teacher
+    from secdistill.schemas.errors import RegistryError
+    from secdistill.workers.teachers.factory import UnknownBackend
+
+    try:
+        run_teacher(_settings(), current_config())
+    except (ModelLoadError, UnknownBackend, RegistryError) as exc:
+        raise _fail(str(exc)) from exc
     try:
         from secdistill.bench.cli import bench_app
 

@@ -60,3 +60,31 @@ def run_worker(settings: WorkerSettings, logging_config: dict[str, Any]) -> None
     worker = DrainingWorker(app, rt, settings.worker.drain_timeout_s, loglevel=level,
                             logging_config=logging_config, redirect_stdouts=False)
     worker.execute_from_commandline()
+
+
+def run_teacher(settings: WorkerSettings, logging_config: dict[str, Any]) -> None:
+    """Run the teacher worker until SIGTERM/SIGINT (exit 0 after a clean shutdown)."""
+    from prometheus_client import CollectorRegistry
+
+    from secdistill.schemas.task import load_task
+    from secdistill.workers.teacher_app import TeacherRuntime, build_teacher_app
+    from secdistill.workers.teachers.factory import build_service
+
+    task = load_task(settings.worker.task_path)
+    topics = topic_map(settings.topics, task)
+    if settings.worker.create_topics:
+        create_topics(settings.kafka, [s.name for s in topics.specs()],
+                      settings.topics.partitions, settings.topics.replication_factor)
+    registry = CollectorRegistry()
+    service = build_service(task, settings.teacher, settings.registry, metrics_registry=registry,
+                            threads=settings.model.threads)
+    rt = TeacherRuntime(settings, topics, service, FleetMetrics(registry))
+    log.info("teacher starting: backend=%s version=%s input=%s budget=$%.2f/day rate=%.1f/s in-flight=%d",
+             service.backend.name, service.backend.version, topics.teacher,
+             settings.teacher.daily_budget_usd, settings.teacher.rate_per_s, settings.teacher.max_in_flight)
+    port = settings.web.port if settings.web.port is not None else 6067
+    app = build_teacher_app(rt, web_port=port or free_port())
+    level = logging_config.get("root", {}).get("level", "INFO")
+    worker = DrainingWorker(app, rt, settings.worker.drain_timeout_s, loglevel=level,  # type: ignore[arg-type]
+                            logging_config=logging_config, redirect_stdouts=False)
+    worker.execute_from_commandline()
