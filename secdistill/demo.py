@@ -59,6 +59,25 @@ def ensure_student(settings: WorkerSettings) -> str:
     return distill_quick(settings.registry.uri).version
 
 
+def ensure_teacher(settings: WorkerSettings) -> str:
+    """The stable local teacher's version, building a quick one first if there is none.
+
+    The quick teacher is the curated reference plus TF-IDF + logistic regression on the whole
+    corpus; its kNN voice uses a tiny random encoder and gets weight 0, so building takes about a
+    minute instead of embedding 11k advisories with MiniLM (`secdistill teacher build` does that).
+    """
+    reg = Registry(settings.registry.uri)
+    name = f"{settings.registry.model}-teacher"
+    version = reg.channel_version(name, "stable")
+    if version:
+        return version
+    console.print("[bold]No local teacher in the registry: building the quick one (about a minute)...")
+    from secdistill.distill.teacher_build import TeacherBuildConfig, build_teacher  # lazy: sklearn
+
+    cfg = TeacherBuildConfig(tiny_encoder=True, weight_folds=0, w_tfidf=1.0)
+    return build_teacher(settings.registry.uri, cfg).version
+
+
 def run_demo(settings: WorkerSettings, *, findings: int = 2000, port: int | None = None) -> int:
     """Run the demo; return the exit code."""
     # SIGTERM unwinds like Ctrl-C, so the finally below stops the worker and the broker.
@@ -72,7 +91,9 @@ def run_demo(settings: WorkerSettings, *, findings: int = 2000, port: int | None
     work = Path(tempfile.mkdtemp(prefix="secdistill-demo-"))
     try:
         version = ensure_student(settings)
-        console.print(f"broker {broker.bootstrap}; student {version}; registry {settings.registry.uri}")
+        teacher_version = ensure_teacher(settings)
+        console.print(f"broker {broker.bootstrap}; student {version}; teacher {teacher_version}; "
+                      f"registry {settings.registry.uri}")
         task = load_task()
         namespace = f"demo{int(time.time())}."
         topics = topic_map(settings.topics.model_copy(update={"namespace": namespace}), task)
@@ -81,14 +102,13 @@ def run_demo(settings: WorkerSettings, *, findings: int = 2000, port: int | None
         env = fleet_env(kafka__bootstrap_servers=broker.bootstrap, registry__uri=settings.registry.uri,
                         topics__namespace=namespace, worker__datadir=work / "faust")
         procs.append(_start(["worker"], env, work, "student worker", "worker"))
-        teacher = _maybe_start_teacher(env, work)
-        if teacher:
-            procs.append(teacher)
+        teacher = _start(["teacher", "run"], env, work, "teacher worker", "teacher")
+        procs.append(teacher)
         for p in procs:
             p.wait_ready(120)
         src = work / "findings.jsonl"
         unique = write_demo_findings(src, max(50, findings // 3))
-        tally = Tally(expected=findings + len(BAD_RECORDS), teacher_running=teacher is not None)
+        tally = Tally(expected=findings + len(BAD_RECORDS), teacher_running=True)
         with Live(summary_table(tally), console=console, refresh_per_second=4) as live:
             watcher = watch_outputs(kafka, topics, tally, on_update=lambda: live.update(summary_table(tally)))
             tally.started = time.monotonic()
@@ -117,14 +137,6 @@ def _start(cmd: list[str], env: dict[str, str], work: Path, name: str, log_name:
     port = free_port()
     env = dict(env, SECDISTILL_WEB__PORT=str(port))
     return start_fleet_process(cmd, env, work / f"{log_name}.log", port, name)
-
-
-def _maybe_start_teacher(env: dict[str, str], work: Path) -> FleetProcess | None:
-    try:
-        import secdistill.workers.teacher_app  # noqa: F401 - present once the teacher worker ships
-    except ImportError:
-        return None
-    return _start(["teacher", "run"], env, work, "teacher worker", "teacher")
 
 
 def _cache_hit_rate(proc: FleetProcess) -> float | None:
