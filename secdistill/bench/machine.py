@@ -42,6 +42,25 @@ def load_average() -> list[float]:
         return []
 
 
+def cpu_pressure() -> float | None:
+    """Share of the last 60 s in which some runnable task waited for a CPU (Linux PSI), in %.
+
+    Near 0 on an idle machine; high values mean other work competed for the cores, which makes
+    multi-threaded runtimes (torch, ONNX Runtime thread pools) stall on each other.
+    """
+    try:
+        first = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return None
+    fields = dict(f.split("=") for f in first.split()[1:])
+    return float(fields.get("avg60", "nan"))
+
+
+def busy() -> dict[str, Any]:
+    """Load average and CPU pressure now."""
+    return {"load_average": load_average(), "cpu_pressure_some_avg60": cpu_pressure()}
+
+
 def versions() -> dict[str, str]:
     """Installed versions of the packages that shape the numbers (read from metadata, no imports)."""
     out = {"python": platform.python_version()}
@@ -71,7 +90,7 @@ def describe_machine() -> dict[str, Any]:
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "memory_gb": round(mem_kb / 1024 / 1024, 1),
         "platform": platform.platform(),
-        "load_average_at_start": load_average(),
+        "busy_at_start": busy(),
         "versions": versions(),
     }
 

@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from secdistill.bench.machine import describe_machine, load_average
+from secdistill.bench.machine import busy, describe_machine
 from secdistill.bench.runtimes import WORKER_CHUNK
 from secdistill.schemas import codec
 
@@ -49,7 +49,7 @@ def document(command: str, started: float, settings: dict[str, Any], sections: d
     for sec in sections.values():
         ratios.update(sec.get("ratios", {}))
     machine = machine or describe_machine()
-    machine["load_average_at_end"] = load_average()
+    machine["busy_at_end"] = busy()
     return {"schema": "secdistill.bench/1", "command": command, "seconds": time.time() - started,
             "machine": machine, "settings": settings, **sections, "ratios": ratios, "targets": targets(ratios)}
 
@@ -180,4 +180,5 @@ def print_ratios(console: Console, doc: dict[str, Any]) -> None:
     console.print(t)
     m = doc["machine"]
     console.print(f"machine: {m['cpu_model']}, {m['usable_cpus']} CPUs, flags {' '.join(m['cpu_flags'])}; "
-                  f"load average at start {m['load_average_at_start']}, at end {m['load_average_at_end']}")
+                  f"busy at start {m['busy_at_start']}, at end {m['busy_at_end']} (cpu_pressure: % of time tasks "
+                  "waited for a CPU; high means other work shared the cores)")
