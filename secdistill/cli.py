@@ -205,6 +205,12 @@ def _mount_optional() -> None:
 
     teacher_app.command("run")(teacher_run)
     register_teacher(app)
+    try:
+        from secdistill.bench.cli import bench_app
+
+        app.add_typer(bench_app, name="bench")
+    except ImportError:
+        pass
 
 
 def teacher_run() -> None:
@@ -219,12 +225,6 @@ def teacher_run() -> None:
         run_teacher(_settings(), current_config())
     except (ModelLoadError, UnknownBackend, RegistryError) as exc:
         raise _fail(str(exc)) from exc
-    try:
-        from secdistill.bench.cli import bench_app
-
-        app.add_typer(bench_app, name="bench")
-    except ImportError:
-        pass
 
 
 _mount_optional()
