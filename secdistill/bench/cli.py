@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from secdistill.bench.cost import CostOptions
+    from secdistill.workers.config import WorkerSettings
 
 bench_app = typer.Typer(help="Benchmarks: inference runtimes, the pipeline, cost, the naive baseline, all.",
                         no_args_is_help=True)
@@ -24,7 +28,7 @@ def _cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _common(cache_dir: Optional[Path]):  # noqa: ANN202 - (WorkerSettings, Path), imported lazily
+def _common(cache_dir: Optional[Path]) -> tuple[WorkerSettings, Path]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from secdistill.bench.models import default_cache_dir
@@ -33,7 +37,8 @@ def _common(cache_dir: Optional[Path]):  # noqa: ANN202 - (WorkerSettings, Path)
     return WorkerSettings(), cache_dir or default_cache_dir()
 
 
-def _cost_options(settings, cpu_hour, gpu_hour, per_call, gpu_rate, cores):  # noqa: ANN001, ANN202
+def _cost_options(settings: WorkerSettings, cpu_hour: float | None, gpu_hour: float | None,
+                  per_call: float | None, gpu_rate: float | None, cores: int) -> CostOptions:
     from secdistill.bench.cost import CostOptions
 
     overrides = {"cpu_hour_usd": cpu_hour, "gpu_hour_usd": gpu_hour, "teacher_per_call_usd": per_call}

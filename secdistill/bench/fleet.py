@@ -59,12 +59,14 @@ class TopicReader:
         try:
             while time.monotonic() < deadline and not done(out):
                 for msg in consumer.consume(1000, 0.2):
-                    if msg.error():
-                        if msg.error().code() != KafkaError._PARTITION_EOF:
-                            log.warning("reader: %s", msg.error())
+                    err = msg.error()
+                    if err is not None:
+                        if err.code() != KafkaError._PARTITION_EOF:
+                            log.warning("reader: %s", err)
                         continue
-                    self.next[(msg.topic(), msg.partition())] = msg.offset() + 1
-                    out.append(OutRecord(msg.topic(), msg.timestamp()[1], codec.loads(msg.value(), 1 << 24)))
+                    topic, partition, offset = str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0)
+                    self.next[(topic, partition)] = offset + 1
+                    out.append(OutRecord(topic, msg.timestamp()[1], codec.loads(msg.value() or b"null", 1 << 24)))
         finally:
             consumer.close()
         return out
@@ -128,8 +130,8 @@ class BenchFleet:
             for p in procs:
                 if p.proc.poll() is not None:
                     raise RuntimeError(f"{p.name} exited:\n{p.tail()}")
-                doc = p.ready() or {}
-                owned.append([a for a in doc.get("assigned", []) if str(a).startswith(input_topic + "[")])
+                assigned: Any = (p.ready() or {}).get("assigned", [])
+                owned.append([str(a) for a in assigned if str(a).startswith(input_topic + "[")])
             flat = [a for o in owned for a in o]
             if all(owned) and len(flat) == len(set(flat)) == self.partitions:
                 return

@@ -37,7 +37,7 @@ def matmul_integer_model(m: int, k: int, n: int, seed: int = 0) -> bytes:
 def int8_gemm_peak(threads: int, repeats: int = 5, iters: int = 5, shapes: tuple[tuple[int, int, int], ...] = SHAPES
                    ) -> dict[str, Any]:
     """Integer ops/s (2*m*k*n per run) per shape; ``peak_ops_per_s`` is the best repeat of any shape."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for m, k, n in shapes:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads

@@ -89,7 +89,8 @@ def bursty_offsets(n: int, rate: float, *, burst_factor: float = 1.0, burst_s: f
     if burst_factor <= 1.0:
         return [i / rate for i in range(n)]
     low = rate * period_s / (burst_factor * burst_s + period_s - burst_s)
-    out, t = [], 0.0
+    out: list[float] = []
+    t = 0.0
     while len(out) < n:
         out.append(t)
         t += 1.0 / (low * burst_factor if t % period_s < burst_s else low)

@@ -16,13 +16,14 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from secdistill.bench.machine import percentile, summary
-from secdistill.workers.inference import _CHUNK as WORKER_CHUNK
+from secdistill.workers.inference import _CHUNK
 
 Forward = Callable[[np.ndarray, np.ndarray], np.ndarray]
 # fixed128: every row padded to 128; dynamic: to the batch's longest row, arrival order;
 # bucketed: what the worker does (sort the batch by length, run chunks of WORKER_CHUNK rows, each
 # padded to its own longest); bucketed/N: the same with chunks of N rows.
 PADDINGS = ("fixed128", "dynamic", "bucketed")
+WORKER_CHUNK: int = _CHUNK
 MAX_TOKENS = 128
 
 
@@ -72,7 +73,7 @@ def ort_forward(session: ort.InferenceSession) -> Forward:
         feed = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in names:
             feed["token_type_ids"] = np.zeros_like(ids)
-        return session.run(["logits"], feed)[0]
+        return np.asarray(session.run(["logits"], feed)[0])
 
     return forward
 
@@ -85,7 +86,7 @@ def torch_forward(model: Any) -> Forward:
         with torch.inference_mode():
             t = torch.from_numpy(ids)
             out = model(input_ids=t, attention_mask=torch.from_numpy(mask), token_type_ids=torch.zeros_like(t))
-        return out.logits.float().numpy()
+        return np.asarray(out.logits.float().numpy())
 
     return forward
 
