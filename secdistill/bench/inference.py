@@ -83,9 +83,9 @@ def _runtime_rows(name: str, make: Any, tok: Any, texts: list[str], opts: Infere
     return {"padding": rows, "peak_rss_mb": round(mem.peak_mb, 1), "rss_growth_mb": round(mem.growth_mb, 1)}
 
 
-def compare_runtimes(v6: Variant, tok: Any, texts: list[str], opts: InferenceOptions,
+def compare_runtimes(v: Variant, tok: Any, texts: list[str], opts: InferenceOptions,
                      student: Student) -> dict[str, Any]:
-    """torch fp32 eager vs ONNX fp32 vs ONNX int8, same 6-layer architecture, same batches."""
+    """torch fp32 eager vs ONNX fp32 vs ONNX int8: the student's architecture, same batches."""
     import torch
 
     torch.set_num_threads(opts.threads)
@@ -93,10 +93,10 @@ def compare_runtimes(v6: Variant, tok: Any, texts: list[str], opts: InferenceOpt
     # slower runtimes get the two modes the headline compares, to keep `bench all` in budget.
     two = ("fixed128", "bucketed")
     out = {
-        "torch_fp32": _runtime_rows("torch_fp32", lambda: torch_forward(torch_variant(6)), tok, texts, opts, two),
-        "onnx_fp32": _runtime_rows("onnx_fp32", lambda: ort_forward(ort_session(v6.folder / MODEL_FP32, opts.threads)),
+        "torch_fp32": _runtime_rows("torch_fp32", lambda: torch_forward(torch_variant(v.layers)), tok, texts, opts, two),
+        "onnx_fp32": _runtime_rows("onnx_fp32", lambda: ort_forward(ort_session(v.folder / MODEL_FP32, opts.threads)),
                                    tok, texts, opts, two),
-        "onnx_int8": _runtime_rows("onnx_int8", lambda: ort_forward(ort_session(v6.folder / MODEL_INT8, opts.threads)),
+        "onnx_int8": _runtime_rows("onnx_int8", lambda: ort_forward(ort_session(v.folder / MODEL_INT8, opts.threads)),
                                    tok, texts, opts),
     }
     import onnxruntime as ort
@@ -121,10 +121,10 @@ def agreement(student: Student, texts: list[str], threads: int) -> dict[str, Any
             "max_abs_logit_diff": float(np.max(np.abs(fp32 - int8)))}
 
 
-def _sized(v6: Variant, tok: Any, task: TaskSpec, opts: InferenceOptions) -> int:
+def _sized(v: Variant, tok: Any, task: TaskSpec, opts: InferenceOptions) -> int:
     """Texts per pass so one int8 pass takes about ``seconds_per_pass`` here (a busy machine gets fewer)."""
     probe = realistic_texts(64, opts.seed + 1, task)
-    fwd = ort_forward(ort_session(v6.folder / MODEL_INT8, opts.threads))
+    fwd = ort_forward(ort_session(v.folder / MODEL_INT8, opts.threads))
     rate = measure(fwd, tok, probe, batch_size=opts.compare_batch, padding="bucketed", repeats=1)["seq_per_s"]["max"]
     n = int(rate * opts.seconds_per_pass) // opts.compare_batch * opts.compare_batch
     return max(2 * opts.compare_batch, min(256, n))
@@ -133,17 +133,19 @@ def _sized(v6: Variant, tok: Any, task: TaskSpec, opts: InferenceOptions) -> int
 def run_inference(opts: InferenceOptions, student: Student, cache_dir: Any) -> dict[str, Any]:
     """Every inference figure, plus the ratios computed from this run alone."""
     task = load_task()
-    variants = {n: variant(n, cache_dir) for n in sorted({*opts.layers, 6})}
-    v6 = variants[6]
-    tok = load_tokenizer(v6.folder)
-    texts = realistic_texts(opts.texts or _sized(v6, tok, task, opts), opts.seed, task)
+    layers = student.num_layers or 6  # the student's architecture: MiniLM-L6 or its bottom N layers
+    variants = {n: variant(n, cache_dir) for n in sorted({*opts.layers, layers})}
+    vs = variants[layers]
+    tok = load_tokenizer(vs.folder)
+    texts = realistic_texts(opts.texts or _sized(vs, tok, task, opts), opts.seed, task)
     out: dict[str, Any] = {"options": asdict(opts) | {"texts": len(texts)}, "token_lengths": length_profile(tok, texts),
                            "variants": {str(n): {"parameters": v.parameters, "matmul_params": v.matmul_params,
                                             "export_s": v.export_s, "folder": str(v.folder)}
                                         for n, v in variants.items()}}
-    out["runtimes"] = compare_runtimes(v6, tok, texts, opts, student)
+    out["student_layers"] = layers
+    out["runtimes"] = compare_runtimes(vs, tok, texts, opts, student)
     out["batch_sweep"] = {}
-    int8 = ort_forward(ort_session(v6.folder / MODEL_INT8, opts.threads))
+    int8 = ort_forward(ort_session(vs.folder / MODEL_INT8, opts.threads))
     for bs in opts.batch_sizes:
         row = measure(int8, tok, texts, batch_size=bs, padding="bucketed", repeats=opts.repeats)
         out["batch_sweep"][str(bs)] = row
@@ -156,9 +158,9 @@ def run_inference(opts: InferenceOptions, student: Student, cache_dir: Any) -> d
         log.info("int8 batch %d chunks of %d: %7.1f seq/s", opts.compare_batch, chunk, row["seq_per_s"]["median"])
     out["layers"] = {}
     for n, v in variants.items():
-        if n == 6:  # measured above, same texts and settings
+        if n == layers:  # measured above, same texts and settings
             row = out["runtimes"]["onnx_int8"]["padding"]["bucketed"]
-            out["layers"]["6"] = row | {"peak_rss_mb": out["runtimes"]["onnx_int8"]["peak_rss_mb"],
+            out["layers"][str(n)] = row | {"peak_rss_mb": out["runtimes"]["onnx_int8"]["peak_rss_mb"],
                                         "parameters": v.parameters}
             continue
         with peak_memory() as mem:
@@ -169,9 +171,9 @@ def run_inference(opts: InferenceOptions, student: Student, cache_dir: Any) -> d
     out["gemm"] = int8_gemm_peak(opts.threads)
     out["agreement"] = agreement(student, validation_texts(opts.agreement_texts, task), opts.threads)
     best = out["runtimes"]["onnx_int8"]["padding"]["bucketed"]
-    achieved = 2 * v6.matmul_params * best["computed_tokens_per_s"]
+    achieved = 2 * vs.matmul_params * best["computed_tokens_per_s"]
     out["achieved"] = {"int8_matmul_ops_per_s": achieved, "peak_ops_per_s": out["gemm"]["peak_ops_per_s"],
-                       "basis": "6-layer int8, bucketed, comparison batch: 2 x matmul weights x computed tokens/s "
+                       "basis": f"{layers}-layer int8, bucketed, comparison batch: 2 x matmul weights x computed tokens/s "
                                 "(attention score products are fp32 and not counted)"}
     out["ratios"] = inference_ratios(out)
     return out

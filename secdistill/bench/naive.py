@@ -31,12 +31,13 @@ class NaiveOptions:
 
     messages: int = 300
     threads: int = 2
+    layers: int = 6  # the student's (MiniLM-L6 or its bottom N layers)
     max_seconds: float = 40.0  # stop early on a slow machine: the rate is what matters
     timeout_s: float = 120.0
 
 
-def naive_classifier(threads: int) -> Any:
-    """transformers' text-classification pipeline over MiniLM-L6 (random head), torch fp32, CPU."""
+def naive_classifier(threads: int, layers: int) -> Any:
+    """transformers' text-classification pipeline over the student's architecture, torch fp32, CPU."""
     import torch
     from transformers import pipeline
 
@@ -45,7 +46,7 @@ def naive_classifier(threads: int) -> Any:
     from secdistill.distill.student import load_tokenizer
 
     torch.set_num_threads(threads)
-    return pipeline("text-classification", model=torch_variant(6), tokenizer=load_tokenizer(StudentSettings()),
+    return pipeline("text-classification", model=torch_variant(layers), tokenizer=load_tokenizer(StudentSettings()),
                     device=-1)
 
 
@@ -56,7 +57,7 @@ def run_naive(kafka: KafkaSettings, values: list[bytes], opts: NaiveOptions) -> 
     create_topics(kafka, [topic_in, topic_out], partitions=4)
     stream = values[:opts.messages]
     send(make_producer(kafka), topic_in, stream)
-    classify = naive_classifier(opts.threads)
+    classify = naive_classifier(opts.threads, opts.layers)
     task = load_task()
     consumer = Consumer(kafka.confluent_config() | {
         "group.id": f"naive-{time.time_ns()}", "auto.offset.reset": "earliest",
@@ -93,4 +94,4 @@ def run_naive(kafka: KafkaSettings, values: list[bytes], opts: NaiveOptions) -> 
     return {"options": asdict(opts), "records": done + bad, "malformed_skipped": bad, "seconds": seconds,
             "findings_per_s": rate,
             "what": "confluent-kafka consumer + transformers text-classification pipeline per message "
-                    "(torch fp32 eager, MiniLM-L6 architecture), produce each answer"}
+                    f"(torch fp32 eager, MiniLM {opts.layers} layers), produce each answer"}

@@ -62,7 +62,7 @@ def write_json(path: Path, doc: dict[str, Any]) -> None:
 
 def print_inference(console: Console, res: dict[str, Any]) -> None:
     """Runtimes x padding, batch sizes, layer variants, GEMM peak, agreement."""
-    t = Table(title=f"Inference: 6 layers, batch {res['options']['compare_batch']}, "
+    t = Table(title=f"Inference: {res['student_layers']} layers, batch {res['options']['compare_batch']}, "
                     f"{res['options']['threads']} threads, {res['options']['texts']} corpus texts "
                     f"(median {res['token_lengths']['median']:.0f} tokens)")
     for c in ("runtime", "padding", "seq/s median (min-max)", "batch p50 ms", "batch p99 ms", "tokens/seq",

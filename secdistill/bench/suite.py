@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +77,7 @@ def bench_naive(settings: WorkerSettings, popts: PipelineOptions, nopts: NaiveOp
     values = zipf_stream(CorpusPool(popts.seed), popts, count)
     with BenchFleet(student, popts.batch_max, popts.batch_wait_s, popts.partitions) as fleet:
         design = design_on_stream(fleet, values, popts)
-        res = run_naive(fleet.kafka, values, nopts)
+        res = run_naive(fleet.kafka, values, replace(nopts, layers=student.num_layers or 6))
     res["design"] = design
     res["ratios"] = {"design_over_naive": design["findings_per_s"] / res["findings_per_s"]}
     report.print_naive(console, res, design["findings_per_s"])
@@ -96,7 +96,7 @@ def bench_all(settings: WorkerSettings, iopts: InferenceOptions, popts: Pipeline
     with BenchFleet(student, popts.batch_max, popts.batch_wait_s, popts.partitions) as fleet:
         pipeline = run_pipeline(popts, student, fleet, keep)
         report.print_pipeline(console, pipeline)
-        naive = run_naive(fleet.kafka, keep["values"], nopts)
+        naive = run_naive(fleet.kafka, keep["values"], replace(nopts, layers=student.num_layers or 6))
     zipf = pipeline["zipf"]
     naive["ratios"] = {"design_over_naive": zipf["findings_per_s"] / naive["findings_per_s"]}
     report.print_naive(console, naive, zipf["findings_per_s"])
