@@ -9,7 +9,8 @@ Artefacts (the worker side reads them with numpy + onnxruntime only, nothing pic
 ``tfidf_vocab.json``, ``tfidf_idf.npy``, ``lr_coef.npy`` (F, L), ``lr_intercept.npy`` (L,);
 ``embedder.onnx`` (MiniLM with mean pooling and l2 normalisation inside the graph, output
 ``sentence_embedding``), ``tokenizer.json``; ``index.npy``, ``labels.npy``, ``records.json``;
-``teacher.json`` (weights, k, tau) and ``task.yaml``.
+``teacher.json`` (weights, k, tau) and ``task.yaml``; ``val_probs.npy`` (n_val, L) and
+``val_uids.json``: the local teacher's answers on the validation split, in the task's logit order.
 """
 
 from __future__ import annotations
@@ -214,10 +215,10 @@ def choose_weights(train: Split, index: np.ndarray, task: TaskSpec, cfg: Teacher
     weights = {}
     for j, h in enumerate(task.heads):
         rows = train.hard[:, j] >= 0
-        grid = [round(w, 1) for w in np.arange(0.0, 1.01, 0.1)]
+        grid = [round(float(w), 1) for w in np.arange(0.0, 1.01, 0.1)]
         acc = {w: float(np.mean((w * lr[h.name][rows] + (1 - w) * knn[h.name][rows]).argmax(1)
                                 == train.hard[rows, j])) if rows.any() else 0.0 for w in grid}
-        weights[h.name] = max(grid, key=lambda w: (acc[w], w))  # ties: the stronger model
+        weights[h.name] = float(max(grid, key=lambda w: (acc[w], w)))  # ties: the stronger model
     log.info("per-head TF-IDF weights: %s", weights)
     return weights
 
@@ -289,6 +290,11 @@ def evaluate_teacher(folder: Path, tfidf: TfidfBaseline, index: np.ndarray, trai
     lr = {h.name: lr_flat[:, lo:hi] for h, (lo, hi) in zip(task.heads, task.slices().values())}
     votes = knn_votes(embed(folder, val.texts, cfg.threads), index, train.hard, task, cfg.k, cfg.tau)
     local = {h: weights[h] * lr[h] + (1 - weights[h]) * votes[h] for h in lr}
+    # The teacher's held-out answers travel with it: the distillation report can draw the cascade
+    # (student keeps what it is sure of, this teacher answers the rest) without running it.
+    np.save(folder / "val_probs.npy", np.concatenate([local[h.name] for h in task.heads], axis=1)
+            .astype(np.float32), allow_pickle=False)
+    write_json(folder, "val_uids.json", [ex.uid for ex in val.examples])
     report = {"tfidf": accuracy(lr, val, task), "knn": accuracy(votes, val, task),
               "local": accuracy(local, val, task)}
     for name, acc in report.items():

@@ -29,7 +29,10 @@ def test_manifest_is_a_teacher_with_validation_metrics(arts: TeacherArtefacts) -
         assert 0.0 < m.metrics["val"][name]["cvss_mean_accuracy"] <= 1.0
     assert m.data_snapshot["train"] == len(arts.index) and m.data_snapshot["val"] > 0
     assert {"embedder.onnx", "tokenizer.json", "index.npy", "labels.npy", "records.json",
-            "tfidf_vocab.json", "lr_coef.npy", "teacher.json"} <= set(m.files)
+            "tfidf_vocab.json", "lr_coef.npy", "teacher.json", "val_probs.npy",
+            "val_uids.json"} <= set(m.files)
+    val = np.load(arts.folder / "val_probs.npy", allow_pickle=False)
+    assert val.shape == (m.data_snapshot["val"], 38) and np.all(val >= 0)
 
 
 def test_worker_embedder_reproduces_the_index(arts: TeacherArtefacts) -> None:
