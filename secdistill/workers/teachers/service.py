@@ -99,6 +99,7 @@ class TeacherService:
         self.cache = AnswerCache(settings.cache_size)
         self.shadow = ShadowStats()
         self._pending: dict[str, asyncio.Future[TeacherAnswer]] = {}
+        self._fresh: dict[str, TeacherAnswer] = {}  # prefetched, not yet handed to a request
 
     @property
     def counts(self) -> Any:
@@ -126,6 +127,10 @@ class TeacherService:
     async def answer(self, finding: Finding) -> tuple[TeacherAnswer, bool]:
         """The teacher's answer for a finding and whether it came without a call (cache or shared)."""
         fp = finding.fingerprint()
+        fresh = self._fresh.pop(fp, None)
+        if fresh is not None:  # labelled by this batch's prefetch call: a paid answer, not a hit
+            self.cache.put(fp, fresh)
+            return fresh, False
         hit = self.cache.get(fp)
         if hit is not None:
             self._cache_hit()
@@ -157,7 +162,7 @@ class TeacherService:
         todo: dict[str, Finding] = {}
         for f in findings:
             fp = f.fingerprint()
-            if fp not in self._pending and fp not in self.cache:
+            if fp not in self._pending and fp not in self.cache and fp not in self._fresh:
                 todo.setdefault(fp, f)
         if len(todo) < 2 or self.caller.budget.exhausted(len(todo)):
             return  # a batch the budget cannot take whole goes one by one, as far as it reaches
@@ -167,7 +172,7 @@ class TeacherService:
             log.info("batched teacher call failed (%s); labelling one by one", exc)
             return
         for fp, ans in zip(todo, answers):
-            self.cache.put(fp, ans)
+            self._fresh[fp] = ans
             self.counts["prefetched"] += 1
 
     # -- requests -----------------------------------------------------------------------------

@@ -245,6 +245,8 @@ def test_batchable_backend_labels_a_batch_in_one_call(task: TaskSpec) -> None:
     reqs = [request_for(finding(i % 7)) for i in range(10)]
     outcomes = run(svc.handle_batch(reqs))
     assert backend.batches == [7] and all(o.label for o in outcomes)
+    assert sum(not o.cached for o in outcomes) == 7  # first use of a prefetched answer is paid
+    assert sum(o.label.cost_usd for o in outcomes if o.label) == pytest.approx(7 * 0.001)
 
 
 def test_low_budget_is_kept_for_deferred_items(task: TaskSpec) -> None:
