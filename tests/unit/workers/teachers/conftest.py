@@ -37,7 +37,7 @@ def teacher_registry(tmp_path_factory: pytest.TempPathFactory, corpus_rows: list
 
     root = tmp_path_factory.mktemp("teacher-registry")
     cfg = TeacherBuildConfig(tiny_encoder=True, data=DataSettings(val_fraction=0.25), threads=1,
-                             weight_folds=2)
+                             weight_folds=2, c=0.5)  # a small C converges fast on 340 rows
     build_teacher(str(root), cfg, records=corpus_rows)
     return str(root)
 
