@@ -44,15 +44,19 @@ def _known_errors() -> tuple[type[Exception], ...]:
 
 @distill_app.command("run")
 def run(preset: Preset = "full", teacher_labels: Files = None, corrections: Files = None,
-        promote: Annotated[Optional[str], typer.Option(help="Channel to promote to; '' for none")] = "stable",
+        promote: Annotated[Optional[str], typer.Option(
+            help="Channel to promote to; '' for none (default: stable, or canary with --from-kafka)")] = None,
+        from_kafka: Annotated[bool, typer.Option(
+            "--from-kafka", help="Add teacher labels and corrections from Kafka since the last snapshot")] = False,
         ) -> None:
     """Build a student end to end; publish and promote it only if every gate passes."""
     from secdistill.distill.pipeline import run_distillation
 
     s = _settings(preset)
+    promote = ("canary" if from_kafka else "stable") if promote is None else promote
     s = s.model_copy(update={"publish": s.publish.model_copy(update={"promote": promote or None})})
     try:
-        m = run_distillation(s, teacher_labels or [], corrections or [])
+        m = run_distillation(s, teacher_labels or [], corrections or [], from_kafka=from_kafka)
     except _known_errors() as exc:
         raise _fail(exc) from exc
     typer.echo(f"published {m.name} {m.version}" + (f" -> {promote}" if promote else ""))

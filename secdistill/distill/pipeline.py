@@ -16,12 +16,17 @@ from secdistill.distill.calibrate_step import calibrate_int8
 from secdistill.distill.config import DistillSettings
 from secdistill.distill.dataset import Dataset, build_dataset
 from secdistill.distill.errors import GateError
-from secdistill.distill.examples import (apply_corrections, corpus_examples, read_corrections,
-                                         read_teacher_labels)
+from secdistill.distill.examples import (
+    apply_corrections,
+    corpus_examples,
+    read_corrections,
+    read_teacher_labels,
+)
 from secdistill.distill.export import OnnxRunner, check_parity, export_model, write_tokenizer
 from secdistill.distill.gates import check_gates
 from secdistill.distill.publish import parent_version, publish_folder, write_json, write_task
 from secdistill.distill.report import write_reports
+from secdistill.distill.snapshot import Snapshot, previous_offsets, snapshot_topics
 from secdistill.distill.stable import stable_head_accuracy
 from secdistill.distill.student import build_student, load_tokenizer
 from secdistill.distill.targets import soft_targets
@@ -29,6 +34,7 @@ from secdistill.distill.train import encode_texts, train_student
 from secdistill.schemas import codec
 from secdistill.schemas.manifest import MODEL_FP32, MODEL_INT8, ModelManifest
 from secdistill.schemas.task import TaskSpec, load_task
+from secdistill.schemas.topics import topic_map
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +55,37 @@ def load_data(s: DistillSettings, task: TaskSpec, teacher_files: list[Path],
 
 
 def run_distillation(settings: DistillSettings, teacher_files: list[Path] | None = None,
-                     correction_files: list[Path] | None = None) -> ModelManifest:
-    """Build, gate and publish a student; raise GateError (publishing nothing) on refusal."""
+                     correction_files: list[Path] | None = None, *, from_kafka: bool = False
+                     ) -> ModelManifest:
+    """Build, gate and publish a student; raise GateError (publishing nothing) on refusal.
+
+    ``from_kafka`` adds a snapshot of the teacher-labels and corrections topics, from where the
+    newest published version's snapshot ended, and records the new end offsets in the manifest.
+    """
     with tempfile.TemporaryDirectory(prefix="secdistill-run-") as tmp:
         work = Path(settings.publish.workdir) if settings.publish.workdir else Path(tmp)
-        draft = build_candidate(settings, work, teacher_files, correction_files)
+        snapshot = None
+        if from_kafka:
+            snap = kafka_snapshot(settings, work / "snapshot")
+            teacher_files = [*(teacher_files or []), snap.files["teacher_labels"]]
+            correction_files = [*(correction_files or []), snap.files["corrections"]]
+            snapshot = snap.manifest_entry()
+        draft = build_candidate(settings, work, teacher_files, correction_files, snapshot=snapshot)
         return publish_folder(settings.registry.uri, work / CANDIDATE, draft, settings.publish.promote)
 
 
+def kafka_snapshot(settings: DistillSettings, dest: Path) -> Snapshot:
+    """Teacher labels and corrections since the last published snapshot, as JSONL under ``dest``."""
+    task = load_task(settings.data.task_path)
+    topics = topic_map(settings.topics, task)
+    wanted = {"teacher_labels": topics.teacher_labels, "corrections": topics.corrections}
+    since = previous_offsets(settings.registry.uri, task.name)
+    return snapshot_topics(settings.kafka, wanted, dest, since)
+
+
 def build_candidate(settings: DistillSettings, work: Path, teacher_files: list[Path] | None = None,
-                    correction_files: list[Path] | None = None, *, enforce_gates: bool = True
-                    ) -> ModelManifest:
+                    correction_files: list[Path] | None = None, *, enforce_gates: bool = True,
+                    snapshot: dict[str, Any] | None = None) -> ModelManifest:
     """Train, export, calibrate, evaluate and gate into ``work/candidate``; return the draft manifest.
 
     ``work/checkpoint`` keeps the torch weights (safetensors) for ``secdistill distill export``;
@@ -114,7 +140,8 @@ def build_candidate(settings: DistillSettings, work: Path, teacher_files: list[P
         temperatures=calib["temperatures"], thresholds=calib["thresholds"], quantization=quant,
         base_model=info["base_model"], num_layers=info["num_layers"],
         metrics=headline(ev, time.perf_counter() - started), gates=ev["gates"],
-        parent=parent_version(s.registry.uri, task.name), data_snapshot=data.card["inputs"],
+        parent=parent_version(s.registry.uri, task.name),
+        data_snapshot=data.card["inputs"] | ({"kafka": snapshot} if snapshot else {}),
     )
     (work / DRAFT).write_bytes(codec.encode(draft))
     log.info("candidate written to %s: %s", folder, _one_line(ev))

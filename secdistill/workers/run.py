@@ -54,6 +54,7 @@ def build_runtime(settings: WorkerSettings) -> WorkerRuntime:
 def run_worker(settings: WorkerSettings, logging_config: dict[str, Any]) -> None:
     """Run until SIGTERM/SIGINT; raises SystemExit(0) after a clean shutdown."""
     rt = build_runtime(settings)
+    settings.worker.datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     port = settings.web.port if settings.web.port is not None else 6066
     app = build_app(rt, web_port=port or free_port())  # 0: any free port (tests, demo)
     level = logging_config.get("root", {}).get("level", "INFO")
@@ -76,6 +77,7 @@ def run_teacher(settings: WorkerSettings, logging_config: dict[str, Any]) -> Non
         create_topics(settings.kafka, [s.name for s in topics.specs()],
                       settings.topics.partitions, settings.topics.replication_factor)
     registry = CollectorRegistry()
+    (settings.worker.datadir / "teacher").mkdir(parents=True, exist_ok=True)
     service = build_service(task, settings.teacher, settings.registry, metrics_registry=registry,
                             threads=settings.model.threads)
     rt = TeacherRuntime(settings, topics, service, FleetMetrics(registry))
