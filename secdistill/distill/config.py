@@ -56,6 +56,9 @@ class TrainSettings(_Section):
     batch_size: int = Field(32, ge=1)
     lr: float = Field(8e-5, gt=0)
     head_lr: float = Field(1e-3, gt=0)  # the fresh linear layer learns faster than the encoder
+    # all-MiniLM was trained with mean pooling: its CLS pooler is effectively untrained, so short
+    # runs (quick preset) do better giving it the head's learning rate.
+    pooler_at_head_lr: bool = False
     warmup: float = Field(0.06, ge=0.0, lt=1.0)
     weight_decay: float = Field(0.01, ge=0.0)
     alpha: float = Field(0.6, ge=0.0, le=1.0)  # weight of the KL term
@@ -63,7 +66,7 @@ class TrainSettings(_Section):
     logit_adjust: float = Field(0.0, ge=0.0)  # tau of prior-logit adjustment; >0 tilts probabilities, which temperature scaling cannot undo
     bucket_size: int = Field(64, ge=1)  # batches per length bucket window
     seed: int = 0
-    threads: int | None = Field(None, ge=1)
+    threads: int | None = Field(None, ge=1)  # None: 1 when the machine is busy, else torch's default
     # bf16 autocast where the CPU has native bf16 (AMX / AVX512-BF16): ~1.7x faster steps here;
     # weights stay fp32, so export and quantisation are unchanged.
     precision: Literal["auto", "fp32", "bf16"] = "auto"
@@ -131,11 +134,14 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "gates": {"enabled": False},
     },
     "quick": {
-        "student": {"num_layers": 3, "max_length": 96},
-        "data": {"max_train": 1500, "max_val": 600, "oof_folds": 3},
-        "train": {"epochs": 1.0, "batch_size": 32, "lr": 1e-4},
+        # Sized for < 3 min on 2 free cores: 3 layers, short inputs, many small high-lr steps.
+        "student": {"num_layers": 3, "max_length": 64},
+        "data": {"max_train": 3000, "max_val": 600, "oof_weight": 0.0},
+        "train": {"max_steps": 240, "batch_size": 16, "lr": 2e-4, "head_lr": 2e-3, "warmup": 0.1,
+                  "pooler_at_head_lr": True},
+        "export": {"fp16": False},
         # A demo model: it must work, not win. Quality gates belong to `full`.
-        "gates": {"beat_baseline": False, "max_ece": 0.08, "min_int8_agreement": 0.97},
+        "gates": {"beat_baseline": False, "max_ece": 0.15, "min_int8_agreement": 0.95},
     },
     "full": {
         "student": {"num_layers": 6, "max_length": 128},

@@ -102,8 +102,7 @@ def train_student(model: Any, tokenizer: Any, split: Split, targets: np.ndarray,
     from secdistill.distill.progress import progress_bar
 
     torch.manual_seed(cfg.seed)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    torch.set_num_threads(training_threads(cfg.threads, torch.get_num_threads()))
     rng = np.random.default_rng(cfg.seed)
     with_title = encode_texts(tokenizer, split.texts, max_length)
     without_title = encode_texts(tokenizer, split.texts_no_title, max_length)
@@ -116,8 +115,9 @@ def train_student(model: Any, tokenizer: Any, split: Split, targets: np.ndarray,
     bf16 = use_bf16(cfg.precision)
     log.info("training %d steps, batch %d, %s autocast", total, cfg.batch_size, "bf16" if bf16 else "no")
 
-    head_params = [p for n, p in model.named_parameters() if n.startswith("classifier")]
-    body_params = [p for n, p in model.named_parameters() if not n.startswith("classifier")]
+    head_prefixes = ("classifier", "bert.pooler") if cfg.pooler_at_head_lr else ("classifier",)
+    head_params = [p for n, p in model.named_parameters() if n.startswith(head_prefixes)]
+    body_params = [p for n, p in model.named_parameters() if not n.startswith(head_prefixes)]
     optim = torch.optim.AdamW([{"params": body_params, "lr": cfg.lr},
                                {"params": head_params, "lr": cfg.head_lr}],
                               weight_decay=cfg.weight_decay)
@@ -155,6 +155,20 @@ def train_student(model: Any, tokenizer: Any, split: Split, targets: np.ndarray,
     seconds = time.perf_counter() - started
     return TrainResult(step, step / steps_per_epoch, seconds, loss_ema,
                        step * cfg.batch_size / max(seconds, 1e-9))
+
+
+def training_threads(requested: int | None, default: int) -> int:
+    """Requested threads, else 1 on a busy machine: OpenMP barriers stall when a thread is
+    descheduled, and on the shared 2-core box 2 threads ran the quick preset 4x slower than 1."""
+    if requested:
+        return requested
+    import os
+
+    busy = os.getloadavg()[0] >= (os.cpu_count() or 1)
+    if busy:
+        log.info("load average %.1f on %d cores: training with 1 thread", os.getloadavg()[0],
+                 os.cpu_count() or 1)
+    return 1 if busy else default
 
 
 def use_bf16(precision: str) -> bool:
