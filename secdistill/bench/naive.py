@@ -36,6 +36,16 @@ class NaiveOptions:
     timeout_s: float = 120.0
 
 
+def _findings(values: list[bytes]) -> list[Finding]:
+    out = []
+    for v in values:
+        try:
+            out.append(codec.decode(Finding, v))
+        except ContractError:
+            continue
+    return out
+
+
 def naive_classifier(threads: int, layers: int) -> Any:
     """transformers' text-classification pipeline over the student's architecture, torch fp32, CPU."""
     import torch
@@ -50,6 +60,23 @@ def naive_classifier(threads: int, layers: int) -> Any:
                     device=-1)
 
 
+def _fastest_threads(classify: Any, texts: list[str], candidates: tuple[int, ...]) -> tuple[int, dict[str, float]]:
+    """Give the baseline its better torch thread count (see runtimes.fastest_threads for why)."""
+    import torch
+
+    per_call = {}
+    for threads in candidates:
+        torch.set_num_threads(threads)
+        classify(texts[0], truncation=True, max_length=128)
+        start = time.perf_counter()
+        for text in texts:
+            classify(text, truncation=True, max_length=128)
+        per_call[str(threads)] = 1000 * (time.perf_counter() - start) / len(texts)
+    best = min(candidates, key=lambda t: per_call[str(t)])
+    torch.set_num_threads(best)
+    return best, per_call
+
+
 def run_naive(kafka: KafkaSettings, values: list[bytes], opts: NaiveOptions) -> dict[str, Any]:
     """Consume the first ``opts.messages`` records of ``values`` one by one; messages/s."""
     ns = f"naive{int(time.time())}."
@@ -59,6 +86,8 @@ def run_naive(kafka: KafkaSettings, values: list[bytes], opts: NaiveOptions) -> 
     send(make_producer(kafka), topic_in, stream)
     classify = naive_classifier(opts.threads, opts.layers)
     task = load_task()
+    sample = [task.render(f) for f in _findings(stream[:16])][:8]
+    threads, probe = _fastest_threads(classify, sample, tuple(sorted({1, opts.threads})))
     consumer = Consumer(kafka.confluent_config() | {
         "group.id": f"naive-{time.time_ns()}", "auto.offset.reset": "earliest",
         "session.timeout.ms": int(kafka.session_timeout_s * 1000)})
@@ -91,7 +120,7 @@ def run_naive(kafka: KafkaSettings, values: list[bytes], opts: NaiveOptions) -> 
     seconds = time.perf_counter() - (first or time.perf_counter())
     rate = (done + bad) / seconds if seconds > 0 else 0.0
     log.info("naive baseline: %d records (%d bad) in %.1f s: %.1f/s", done + bad, bad, seconds, rate)
-    return {"options": asdict(opts), "records": done + bad, "malformed_skipped": bad, "seconds": seconds,
+    return {"options": asdict(opts), "threads": threads, "thread_probe_ms_per_call": probe, "records": done + bad, "malformed_skipped": bad, "seconds": seconds,
             "findings_per_s": rate,
             "what": "confluent-kafka consumer + transformers text-classification pipeline per message "
                     f"(torch fp32 eager, MiniLM {opts.layers} layers), produce each answer"}

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from secdistill.bench.fleet import BenchFleet, OutRecord, TopicReader, broker_fetch_hold, metric_total
 from secdistill.bench.loadgen import CorpusPool, Traffic, build_stream, bursty_offsets, send
 from secdistill.bench.machine import percentile, summary
 from secdistill.bench.models import Student
+from secdistill.bench.runtimes import fastest_threads, load_tokenizer, ort_forward, ort_session
 from secdistill.schemas import codec
+from secdistill.schemas.manifest import MODEL_INT8
 from secdistill.schemas.records import Finding
 from secdistill.schemas.topics import TopicMap
 from secdistill.workers.config import ModelSettings
@@ -140,15 +142,25 @@ def zipf_run(sc: Scenario, values: list[bytes], opts: PipelineOptions) -> dict[s
         "cache_hit_rate": (hits - hits0) / max(1.0, (hits - hits0) + (miss - miss0))}
 
 
+def _fastest(student: Student, findings: list[Finding], opts: PipelineOptions) -> tuple[int, dict[str, float]]:
+    scorer = OnnxScorer(student.folder, ModelSettings(threads=1))
+    tok = load_tokenizer(student.folder)
+    return fastest_threads(lambda t: ort_forward(ort_session(student.folder / MODEL_INT8, t)), tok,
+                           scorer.texts(findings), opts.batch_max, tuple(sorted({1, opts.threads})))
+
+
 def run_pipeline(opts: PipelineOptions, student: Student, fleet: BenchFleet | None = None,
                  keep_stream: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every pipeline figure; ``keep_stream["values"]`` receives the Zipf stream for the naive run."""
     pool = CorpusPool(opts.seed)
     first = pool.take(opts.reference_texts, "u")
+    threads, probe = _fastest(student, first, opts)
+    opts = replace(opts, threads=threads)  # the worker gets the thread count that is faster here now
     ref = raw_rate(student, first, opts.batch_max, opts.threads, opts.repeats)
     n_unique, n_zipf = sized(opts, ref["logits_seq_per_s"]["median"])
     unique = first[:n_unique] + pool.take(max(0, n_unique - len(first)), "u-more")
     out: dict[str, Any] = {"options": asdict(opts), "model": student.describe(), "reference": ref,
+                           "thread_probe_seq_per_s": probe,
                            "sizes": {"unique": n_unique, "zipf": n_zipf},
                            "runs": "each stream run once (time budget); the reference repeats"}
     log.info("raw scorer on the first %d texts: %.1f seq/s", len(first), ref["logits_seq_per_s"]["median"])

@@ -63,14 +63,14 @@ def write_json(path: Path, doc: dict[str, Any]) -> None:
 def print_inference(console: Console, res: dict[str, Any]) -> None:
     """Runtimes x padding, batch sizes, layer variants, GEMM peak, agreement."""
     t = Table(title=f"Inference: {res['student_layers']} layers, batch {res['options']['compare_batch']}, "
-                    f"{res['options']['threads']} threads, {res['options']['texts']} corpus texts "
+                    f"threads: the faster of 1 and {res['options']['threads']}, {res['options']['texts']} corpus texts "
                     f"(median {res['token_lengths']['median']:.0f} tokens)")
-    for c in ("runtime", "padding", "seq/s median (min-max)", "batch p50 ms", "batch p99 ms", "tokens/seq",
-              "peak RSS MB"):
+    for c in ("runtime", "threads", "padding", "seq/s median (min-max)", "batch p50 ms", "batch p99 ms",
+              "tokens/seq", "peak RSS MB"):
         t.add_column(c)
     for name, rt in res["runtimes"].items():
         for pad, row in rt["padding"].items():
-            t.add_row(name, pad, _rate(row["seq_per_s"]), _f(row["batch_latency_ms"]["p50"]),
+            t.add_row(name, str(rt["threads"]), pad, _rate(row["seq_per_s"]), _f(row["batch_latency_ms"]["p50"]),
                       _f(row["batch_latency_ms"]["p99"]), _f(row["computed_tokens_per_seq"]), _f(rt["peak_rss_mb"], 0))
     console.print(t)
     t = Table(title=f"ONNX int8, bucketed (the worker's scheme: sort, chunks of {WORKER_CHUNK}): batch size")
@@ -117,7 +117,8 @@ def print_pipeline(console: Console, res: dict[str, Any]) -> None:
         t.add_column(c)
     t.add_row("raw scorer, same texts (no broker)", str(ref["texts"]), _rate(ref["logits_seq_per_s"]),
               f"score() incl. probabilities: {_rate(ref['score_seq_per_s'])}")
-    t.add_row("unique texts, 1 worker", str(res["unique"]["records"]), _f(res["unique"]["findings_per_s"]), "")
+    t.add_row(f"unique texts, 1 worker x {res['unique']['threads_per_worker']} thread(s)", str(res["unique"]["records"]),
+              _f(res["unique"]["findings_per_s"]), "")
     z = res["zipf"]
     t.add_row(f"Zipf {z['zipf_s']}, {z['distinct_texts_seen']} distinct texts, 1 worker", str(z["records"]), _f(z["findings_per_s"]),
               f"cache hit rate {100 * z['cache_hit_rate']:.1f}%, {z['dead_letters']} malformed -> DLQ")
@@ -147,7 +148,7 @@ def print_naive(console: Console, res: dict[str, Any], design_rate: float | None
     t = Table(title="Naive baseline vs the design, same realistic stream")
     for c in ("what", "records", "findings/s"):
         t.add_column(c)
-    t.add_row(res["what"], str(res["records"]), _f(res["findings_per_s"], 2))
+    t.add_row(f"{res['what']}; torch threads {res['threads']}", str(res["records"]), _f(res["findings_per_s"], 2))
     if design_rate is not None:
         t.add_row("secdistill worker (pipeline, Zipf stream)", "", _f(design_rate))
     console.print(t)
