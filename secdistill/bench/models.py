@@ -58,11 +58,13 @@ class Student:
     trained: bool
     source: str
     num_layers: int | None
+    max_length: int = 128
 
     def describe(self) -> dict[str, Any]:
         """For the JSON report."""
         return {"registry": self.registry_uri, "version": self.version, "trained": self.trained,
-                "source": self.source, "num_layers": self.num_layers}
+                "source": self.source, "num_layers": self.num_layers,
+                "max_length": self.max_length}
 
 
 def _cache_key(layers: int, quantization: str) -> str:
@@ -121,7 +123,8 @@ def resolve_student(registry: RegistrySettings, cache_dir: Path) -> Student:
         manifest = reg.manifest(registry.model, version)
         if "tiny" not in manifest.base_model:
             return Student(registry.uri, version, reg.version_dir(registry.model, version), True,
-                           f"registry {registry.uri}, channel {registry.channel}", manifest.num_layers)
+                           f"registry {registry.uri}, channel {registry.channel}", manifest.num_layers,
+                           manifest.max_length)
         why = f"the {registry.channel} model {version} is the tiny test model"
     return _speed_twin(cache_dir, why)
 

@@ -32,6 +32,7 @@ class NaiveOptions:
     messages: int = 300
     threads: int = 2
     layers: int = 6  # the student's (MiniLM-L6 or its bottom N layers)
+    max_length: int = 128  # the student's truncation
     max_seconds: float = 40.0  # stop early on a slow machine: the rate is what matters
     timeout_s: float = 120.0
 
@@ -60,17 +61,18 @@ def naive_classifier(threads: int, layers: int) -> Any:
                     device=-1)
 
 
-def _fastest_threads(classify: Any, texts: list[str], candidates: tuple[int, ...]) -> tuple[int, dict[str, float]]:
+def _fastest_threads(classify: Any, texts: list[str], candidates: tuple[int, ...], max_length: int
+                     ) -> tuple[int, dict[str, float]]:
     """Give the baseline its better torch thread count (see runtimes.fastest_threads for why)."""
     import torch
 
     per_call = {}
     for threads in candidates:
         torch.set_num_threads(threads)
-        classify(texts[0], truncation=True, max_length=128)
+        classify(texts[0], truncation=True, max_length=max_length)
         start = time.perf_counter()
         for text in texts:
-            classify(text, truncation=True, max_length=128)
+            classify(text, truncation=True, max_length=max_length)
         per_call[str(threads)] = 1000 * (time.perf_counter() - start) / len(texts)
     best = min(candidates, key=lambda t: per_call[str(t)])
     torch.set_num_threads(best)
@@ -87,7 +89,7 @@ def run_naive(kafka: KafkaSettings, values: list[bytes], opts: NaiveOptions) -> 
     classify = naive_classifier(opts.threads, opts.layers)
     task = load_task()
     sample = [task.render(f) for f in _findings(stream[:16])][:8]
-    threads, probe = _fastest_threads(classify, sample, tuple(sorted({1, opts.threads})))
+    threads, probe = _fastest_threads(classify, sample, tuple(sorted({1, opts.threads})), opts.max_length)
     consumer = Consumer(kafka.confluent_config() | {
         "group.id": f"naive-{time.time_ns()}", "auto.offset.reset": "earliest",
         "session.timeout.ms": int(kafka.session_timeout_s * 1000)})
@@ -109,7 +111,7 @@ def run_naive(kafka: KafkaSettings, values: list[bytes], opts: NaiveOptions) -> 
             except ContractError:
                 bad += 1
                 continue
-            answer = classify(task.render(finding), truncation=True, max_length=128)
+            answer = classify(task.render(finding), truncation=True, max_length=opts.max_length)
             producer.produce(topic_out, key=msg.key(), value=codec.dumps({"finding_id": finding.finding_id,
                                                                            "answer": answer}))
             producer.poll(0)

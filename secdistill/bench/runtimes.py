@@ -19,23 +19,30 @@ from secdistill.bench.machine import percentile, summary
 from secdistill.workers.inference import _CHUNK
 
 Forward = Callable[[np.ndarray, np.ndarray], np.ndarray]
-# fixed128: every row padded to 128; dynamic: to the batch's longest row, arrival order;
+# fixed: every row padded to the model's max length (128 here); dynamic: to the batch's longest row, arrival order;
 # bucketed: what the worker does (sort the batch by length, run chunks of WORKER_CHUNK rows, each
 # padded to its own longest); bucketed/N: the same with chunks of N rows.
-PADDINGS = ("fixed128", "dynamic", "bucketed")
+PADDINGS = ("fixed", "dynamic", "bucketed")
 WORKER_CHUNK: int = _CHUNK
 MAX_TOKENS = 128
 
 
-def load_tokenizer(folder: Path) -> Tokenizer:
-    """The model folder's tokenizer, truncating at 128 tokens, no padding (we pad)."""
+def load_tokenizer(folder: Path, max_tokens: int = MAX_TOKENS) -> Tokenizer:
+    """The model folder's tokenizer, truncating at ``max_tokens``, no padding (we pad)."""
     tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
     tok.no_padding()
-    tok.enable_truncation(MAX_TOKENS)
+    tok.enable_truncation(max_tokens)
     return tok
 
 
-def pad_batch(rows: list[list[int]], padding: str) -> list[tuple[np.ndarray, np.ndarray]]:
+def max_tokens(tokenizer: Tokenizer) -> int:
+    """The truncation length: the width of ``fixed`` padding."""
+    trunc = tokenizer.truncation
+    return int(trunc["max_length"]) if trunc else MAX_TOKENS
+
+
+def pad_batch(rows: list[list[int]], padding: str, fixed_width: int = MAX_TOKENS
+              ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Arrays to feed for one batch: one padded block, or length-sorted chunks (bucketed)."""
     if padding.startswith("bucketed"):
         chunk = int(padding.partition("/")[2] or WORKER_CHUNK)
@@ -45,7 +52,7 @@ def pad_batch(rows: list[list[int]], padding: str) -> list[tuple[np.ndarray, np.
         groups = [rows]
     out = []
     for group in groups:
-        width = MAX_TOKENS if padding == "fixed128" else max(len(r) for r in group)
+        width = fixed_width if padding == "fixed" else max(len(r) for r in group)
         ids = np.zeros((len(group), width), dtype=np.int64)
         mask = np.zeros((len(group), width), dtype=np.int64)
         for i, r in enumerate(group):
@@ -97,7 +104,7 @@ def measure(forward: Forward, tokenizer: Tokenizer, texts: list[str], *, batch_s
     def one_batch(batch: list[str]) -> int:
         rows = [e.ids for e in tokenizer.encode_batch(batch)]
         computed = 0
-        for ids, mask in pad_batch(rows, padding):
+        for ids, mask in pad_batch(rows, padding, max_tokens(tokenizer)):
             forward(ids, mask)
             computed += ids.size
         return computed

@@ -25,6 +25,11 @@ log = logging.getLogger(__name__)
 console = Console()
 
 
+def _for_student(nopts: NaiveOptions, student: Student) -> NaiveOptions:
+    """The baseline runs the student's architecture and truncation."""
+    return replace(nopts, layers=student.num_layers or 6, max_length=student.max_length)
+
+
 def _finish(command: str, started: float, settings: dict[str, Any], sections: dict[str, Any],
             machine: dict[str, Any], student: Student, json_path: Path | None) -> dict[str, Any]:
     doc = report.document(command, started, settings | {"model": student.describe()}, sections, machine)
@@ -77,7 +82,7 @@ def bench_naive(settings: WorkerSettings, popts: PipelineOptions, nopts: NaiveOp
     values = zipf_stream(CorpusPool(popts.seed), popts, count)
     with BenchFleet(student, popts.batch_max, popts.batch_wait_s, popts.partitions) as fleet:
         design = design_on_stream(fleet, values, popts)
-        res = run_naive(fleet.kafka, values, replace(nopts, layers=student.num_layers or 6))
+        res = run_naive(fleet.kafka, values, _for_student(nopts, student))
     res["design"] = design
     res["ratios"] = {"design_over_naive": design["findings_per_s"] / res["findings_per_s"]}
     report.print_naive(console, res, design["findings_per_s"])
@@ -96,7 +101,7 @@ def bench_all(settings: WorkerSettings, iopts: InferenceOptions, popts: Pipeline
     with BenchFleet(student, popts.batch_max, popts.batch_wait_s, popts.partitions) as fleet:
         pipeline = run_pipeline(popts, student, fleet, keep)
         report.print_pipeline(console, pipeline)
-        naive = run_naive(fleet.kafka, keep["values"], replace(nopts, layers=student.num_layers or 6))
+        naive = run_naive(fleet.kafka, keep["values"], _for_student(nopts, student))
     zipf = pipeline["zipf"]
     naive["ratios"] = {"design_over_naive": zipf["findings_per_s"] / naive["findings_per_s"]}
     report.print_naive(console, naive, zipf["findings_per_s"])

@@ -18,7 +18,7 @@ from secdistill.workers.config import PriceSettings
 
 def test_padding_modes() -> None:
     rows = [[1] * 5, [2] * 40, [3] * 3, [4] * 7]
-    (fixed,) = pad_batch(rows, "fixed128")
+    (fixed,) = pad_batch(rows, "fixed")
     assert fixed[0].shape == (4, 128) and fixed[1].sum() == 55
     (dyn,) = pad_batch(rows, "dynamic")
     assert dyn[0].shape == (4, 40)
