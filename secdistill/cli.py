@@ -215,10 +215,10 @@ def _mount_optional() -> None:
 
 def teacher_run() -> None:
     """Run the teacher worker (Faust) over the teacher topic in the foreground until SIGTERM."""
+    from secdistill.schemas.errors import RegistryError
     from secdistill.workers.errors import ModelLoadError
     from secdistill.workers.logconfig import current_config
     from secdistill.workers.run import run_teacher
-    from secdistill.schemas.errors import RegistryError
     from secdistill.workers.teachers.factory import UnknownBackend
 
     try:

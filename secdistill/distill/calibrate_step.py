@@ -10,8 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from secdistill.distill.calibration import (ece, fit_temperature, head_probs, keep_mask,
-                                            reliability, thresholds_for_keep)
+from secdistill.distill.calibration import (
+    ece,
+    fit_temperature,
+    head_probs,
+    keep_mask,
+    reliability,
+    thresholds_for_keep,
+)
 from secdistill.distill.config import CalibrationSettings
 from secdistill.distill.dataset import Split
 from secdistill.schemas.task import TaskSpec

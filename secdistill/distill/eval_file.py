@@ -6,8 +6,6 @@ import gzip
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from secdistill.distill import evaluate
 from secdistill.distill.calibration import ece, head_probs
 from secdistill.distill.dataset import to_split

@@ -187,7 +187,7 @@ def _prior_shift(split: Split, task: TaskSpec, tau: float) -> Any | None:
     import torch
 
     shift = np.zeros(task.num_logits, dtype=np.float32)
-    for j, (head, (lo, hi)) in enumerate(zip(task.heads, task.slices().values())):
+    for j, (lo, hi) in enumerate(task.slices().values()):
         col = split.hard[:, j]
         counts = np.bincount(col[col >= 0], minlength=hi - lo).astype(np.float64) + 1.0
         shift[lo:hi] = tau * np.log(counts / counts.sum())

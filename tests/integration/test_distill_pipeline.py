@@ -65,9 +65,9 @@ def test_published_folder_has_reports_and_calibration(published: tuple[str, Path
 
 def test_worker_scorer_reproduces_distill_eval(published: tuple[str, Path, Path]) -> None:
     from secdistill.distill.calibration import head_probs
+    from secdistill.distill.config import StudentSettings
     from secdistill.distill.export import OnnxRunner
     from secdistill.distill.student import load_tokenizer
-    from secdistill.distill.config import StudentSettings
     from secdistill.schemas.records import Finding
     from secdistill.workers.inference import OnnxScorer
 
@@ -86,8 +86,9 @@ def test_worker_scorer_reproduces_distill_eval(published: tuple[str, Path, Path]
 
 
 def test_models_cli_and_eval(published: tuple[str, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from secdistill.distill.cli import distill_app, eval_command, models_app
     import typer
+
+    from secdistill.distill.cli import distill_app, eval_command, models_app
 
     uri, folder, work = published
     monkeypatch.setenv("SECDISTILL_REGISTRY__URI", uri)

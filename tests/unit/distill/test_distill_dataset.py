@@ -11,8 +11,12 @@ import pytest
 from secdistill.distill.config import DataSettings
 from secdistill.distill.dataset import build_dataset, dedupe, split_groups, to_split
 from secdistill.distill.errors import DataError
-from secdistill.distill.examples import (apply_corrections, corpus_examples, read_corrections,
-                                         read_teacher_labels)
+from secdistill.distill.examples import (
+    apply_corrections,
+    corpus_examples,
+    read_corrections,
+    read_teacher_labels,
+)
 from secdistill.schemas import codec
 from secdistill.schemas.records import Correction, Finding, TeacherLabel
 from secdistill.schemas.task import load_task

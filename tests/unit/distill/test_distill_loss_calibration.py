@@ -21,7 +21,7 @@ def _batch(n: int = 8, seed: int = 0) -> tuple:
     logits = torch.randn(n, TASK.num_logits, generator=g, requires_grad=True)
     hard = torch.stack([torch.randint(0, len(h.classes), (n,), generator=g) for h in TASK.heads], 1)
     targets = torch.zeros(n, TASK.num_logits)
-    for j, (lo, hi) in enumerate(TASK.slices().values()):
+    for j, (lo, _hi) in enumerate(TASK.slices().values()):
         targets[torch.arange(n), lo + hard[:, j]] = 1.0
     return logits, targets, hard
 
