@@ -46,6 +46,7 @@ class StudentSettings(_Section):
     num_layers: int | None = Field(None, ge=1)  # keep the first N layers (None: all)
     max_length: int = Field(128, ge=16, le=512)
     tiny: bool = False  # a random 2-layer BERT from a config (tests)
+    checkpoint: str | None = None  # a trained checkpoint folder: skip training, redo the rest
 
 
 class TrainSettings(_Section):

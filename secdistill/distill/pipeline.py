@@ -39,6 +39,7 @@ from secdistill.schemas.topics import topic_map
 log = logging.getLogger(__name__)
 
 CANDIDATE, CHECKPOINT, DRAFT = "candidate", "checkpoint", "manifest.draft.json"
+TRAINING = "training.json"
 
 
 def load_data(s: DistillSettings, task: TaskSpec, teacher_files: list[Path],
@@ -98,19 +99,8 @@ def build_candidate(settings: DistillSettings, work: Path, teacher_files: list[P
     data = load_data(s, task, list(teacher_files or []), list(correction_files or []))
     log.info("data: %d train / %d validation examples", len(data.train), len(data.val))
 
-    # Teacher targets: reference labels smoothed, mixed with out-of-fold TF-IDF distributions.
-    oof = (baseline.out_of_fold(data.train, task, s.data.oof_folds, s.data.seed)
-           if s.data.oof_weight > 0 else None)
-    targets = soft_targets(data.train, task, s.data.smoothing, oof, s.data.oof_weight)
     tfidf = baseline.TfidfBaseline(task).fit(data.train.texts, data.train.hard)
-
-    tokenizer = load_tokenizer(s.student)
-    model, info = build_student(task, s.student, seed=s.train.seed)
-    trained = train_student(model, tokenizer, data.train, targets, task, s.train,
-                            s.student.max_length, s.data.title_dropout)
-    log.info("trained %d steps (%.2f epochs) in %.0f s", trained.steps, trained.epochs, trained.seconds)
-    model.save_pretrained(str(work / CHECKPOINT), safe_serialization=True)
-    tokenizer.save_pretrained(str(work / CHECKPOINT))
+    model, tokenizer, info, training = trained_student(s, task, data, work)
 
     folder = work / CANDIDATE
     folder.mkdir(parents=True, exist_ok=True)
@@ -122,9 +112,7 @@ def build_candidate(settings: DistillSettings, work: Path, teacher_files: list[P
     calib = calibrate_int8(int8_logits, data.val, task, s.calibration)
     ev = evaluate_run(task, data, calib, int8_logits, fp32_logits, tfidf)
     ev.update(model=task.name, student_info=info, n_train=len(data.train), n_val=len(data.val),
-              training={"steps": trained.steps, "epochs": trained.epochs,
-                        "seconds": trained.seconds, "examples_per_s": trained.examples_per_s,
-                        "final_loss": trained.final_loss},
+              training=training,
               parity_max_abs_diff_fp32=parity, notes=_notes(s))
     stable = stable_head_accuracy(s.registry.uri, task, data.val)
     ev["gates"] = check_gates(ev, s.gates, stable)
@@ -149,6 +137,47 @@ def build_candidate(settings: DistillSettings, work: Path, teacher_files: list[P
         log.error("gates refused the model (report: %s)", folder / "report.md")
         raise GateError(ev["gates"]["failed"])
     return draft
+
+
+def trained_student(s: DistillSettings, task: TaskSpec, data: Dataset, work: Path
+                    ) -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
+    """Train a student (saving ``work/checkpoint``), or load ``student.checkpoint`` to re-export,
+    re-calibrate and re-evaluate a trained one without training again."""
+    if s.student.checkpoint:
+        return load_checkpoint(Path(s.student.checkpoint))
+    # Teacher targets: reference labels smoothed, mixed with out-of-fold TF-IDF distributions.
+    oof = (baseline.out_of_fold(data.train, task, s.data.oof_folds, s.data.seed)
+           if s.data.oof_weight > 0 else None)
+    targets = soft_targets(data.train, task, s.data.smoothing, oof, s.data.oof_weight)
+    tokenizer = load_tokenizer(s.student)
+    model, info = build_student(task, s.student, seed=s.train.seed)
+    trained = train_student(model, tokenizer, data.train, targets, task, s.train,
+                            s.student.max_length, s.data.title_dropout)
+    log.info("trained %d steps (%.2f epochs) in %.0f s", trained.steps, trained.epochs, trained.seconds)
+    training = {"steps": trained.steps, "epochs": trained.epochs, "seconds": trained.seconds,
+                "examples_per_s": trained.examples_per_s, "final_loss": trained.final_loss,
+                "settings": s.train.model_dump(mode="json"), "student": info}
+    model.save_pretrained(str(work / CHECKPOINT), safe_serialization=True)
+    tokenizer.save_pretrained(str(work / CHECKPOINT))
+    write_json(work / CHECKPOINT, TRAINING, training)
+    return model, tokenizer, info, training
+
+
+def load_checkpoint(path: Path) -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
+    """A checkpoint written by ``trained_student`` (safetensors + tokenizer + training.json)."""
+    from secdistill.distill.student import offline
+
+    offline()
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    model = BertForSequenceClassification.from_pretrained(str(path)).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    training = codec.loads((path / TRAINING).read_bytes()) if (path / TRAINING).is_file() else {}
+    info = training.get("student") or {"base_model": f"checkpoint:{path.name}",
+                                       "num_layers": model.config.num_hidden_layers,
+                                       "hidden_size": model.config.hidden_size}
+    log.info("loaded trained student from %s (no training in this run)", path)
+    return model, tokenizer, info, {**training, "resumed_from": str(path)}
 
 
 def publish_candidate(registry_uri: str, work: Path, promote: str | None) -> ModelManifest:
@@ -206,7 +235,7 @@ def headline(ev: dict[str, Any], seconds: float) -> dict[str, Any]:
             "cwe_top1": s["cwe_class"].get("top1"), "tfidf_cwe_top1": t["cwe_class"].get("top1"),
             "head_accuracy": {h: v["accuracy"] for h, v in s["heads"].items()},
             "int8_vs_fp32_min": min(ev["int8_vs_fp32"].values()),
-            "kept": ev["kept"], "train_seconds": ev["training"]["seconds"], "run_seconds": seconds}
+            "kept": ev["kept"], "train_seconds": ev["training"].get("seconds"), "run_seconds": seconds}
 
 
 def _notes(s: DistillSettings) -> list[str]:

@@ -121,3 +121,15 @@ def test_models_cli_and_eval(published: tuple[str, Path, Path], tmp_path: Path, 
     report = codec.loads(out.read_bytes(), max_bytes=1 << 24)
     assert report["version"] == first and report["rows"] == 2 and report["heads"]["AV"]["n"] == 2
     assert report["cwe_class"]["n"] == 1
+
+
+def test_resume_from_checkpoint_reproduces_the_run(published: tuple[str, Path, Path], tmp_path: Path) -> None:
+    uri, folder, work = published
+    assert (work / "checkpoint" / "model.safetensors").is_file()
+    s = _settings(str(tmp_path / "reg"), gates=False)
+    s = s.model_copy(update={"student": s.student.model_copy(update={"checkpoint": str(work / "checkpoint")})})
+    draft = build_candidate(s, tmp_path / "again")
+    assert not (tmp_path / "again" / "checkpoint").exists()  # nothing was trained
+    first = verify(folder)
+    assert draft.temperatures == pytest.approx(first.temperatures)
+    assert draft.metrics["cvss_mean_accuracy"] == pytest.approx(first.metrics["cvss_mean_accuracy"])
