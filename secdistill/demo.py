@@ -8,6 +8,7 @@ student worker (+ teacher worker when available) -> bundled findings replayed as
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import tempfile
 import time
@@ -108,7 +109,9 @@ def run_demo(settings: WorkerSettings, *, findings: int = 2000, port: int | None
             p.wait_ready(120)
         src = work / "findings.jsonl"
         unique = write_demo_findings(src, max(50, findings // 3))
-        tally = Tally(expected=findings + len(BAD_RECORDS), teacher_running=True)
+        tally = Tally(expected=findings + len(BAD_RECORDS), teacher_running=True,
+                      teacher_price_usd=settings.prices.teacher_per_call_usd,
+                      cpu_hour_usd=settings.prices.cpu_hour_usd, cores=os.cpu_count() or 1)
         with Live(summary_table(tally), console=console, refresh_per_second=4) as live:
             watcher = watch_outputs(kafka, topics, tally, on_update=lambda: live.update(summary_table(tally)))
             tally.started = time.monotonic()

@@ -31,6 +31,10 @@ class Tally:
     shadow: set[str] = field(default_factory=set)
     dead: Counter[str] = field(default_factory=Counter)
     teacher_labels: int = 0
+    teacher_calls: int = 0  # teacher labels not served from the teacher's cache
+    teacher_price_usd: float = 0.002  # per call (PriceSettings)
+    cpu_hour_usd: float = 0.04
+    cores: int = 2
     shadow_agree: Counter[str] = field(default_factory=Counter)
     cache_hit_rate: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -102,6 +106,7 @@ def _count(tally: Tally, topics: TopicMap, topic: str, raw: bytes) -> None:
             (tally.shadow if doc.get("shadow") else tally.deferred).add(doc["finding_id"])
         elif topic == topics.teacher_labels:
             tally.teacher_labels += 1
+            tally.teacher_calls += int(not doc.get("cached", False))
             if doc.get("shadow"):
                 for head, label in doc.get("student_labels", {}).items():
                     tally.shadow_agree[f"{head}:n"] += 1
@@ -136,4 +141,11 @@ def summary_table(t: Tally, final: bool = False) -> Table:
             table.add_row("throughput (findings/s)", f"{t.accounted / elapsed:.1f}")
         if t.cache_hit_rate is not None:
             table.add_row("prediction cache hit rate", f"{t.cache_hit_rate:.1%}")
+        n = t.accounted
+        if final and n and elapsed > 0:
+            fleet = t.cpu_hour_usd * t.cores * elapsed / 3600
+            mix = (fleet + t.teacher_calls * t.teacher_price_usd) / n * 1e6
+            table.add_row("teacher calls (cache misses)", str(t.teacher_calls))
+            table.add_row("cost per million: this mix", f"${mix:,.2f}")
+            table.add_row("cost per million: teacher on everything", f"${t.teacher_price_usd * 1e6:,.0f}")
     return table
