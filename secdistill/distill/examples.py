@@ -9,17 +9,16 @@ from __future__ import annotations
 import gzip
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from secdistill.distill.errors import DataError
 from secdistill.schemas import codec
+from secdistill.schemas.corpus import read_corpus_records
 from secdistill.schemas.cvss import parse_vector
 from secdistill.schemas.errors import ContractError
 from secdistill.schemas.records import Correction, Finding, TeacherLabel
 from secdistill.schemas.task import TaskSpec
 
-CORPUS_RESOURCE = "data/advisories.jsonl.gz"
 # Source priority per head when several inputs label the same text: a person beats the curated
 # reference, which beats a model teacher.
 PRIORITY = {"correction": 3, "reference": 2, "teacher": 1}
@@ -55,13 +54,6 @@ class Example:
                     self.probs.pop(head, None)
         self.keys = tuple(dict.fromkeys([*self.keys, *other.keys]))
         self.published = min(filter(None, [self.published, other.published]), default=None)
-
-
-def read_corpus_records() -> list[dict]:
-    """The bundled curated advisories as plain dicts (loaded with importlib.resources)."""
-    raw = resources.files("secdistill").joinpath(CORPUS_RESOURCE).read_bytes()
-    lines = gzip.decompress(raw).splitlines()
-    return [codec.loads(line, max_bytes=1 << 20) for line in lines if line.strip()]
 
 
 def corpus_examples(task: TaskSpec, records: Iterable[dict] | None = None) -> list[Example]:

@@ -62,8 +62,8 @@ def build(
     threads: Annotated[Optional[int], typer.Option(help="ONNX Runtime threads for embedding")] = None,
 ) -> None:
     """Fit TF-IDF+LR, export MiniLM to ONNX, index the corpus, publish ``<task>-teacher``."""
-    from secdistill.distill.examples import read_corpus_records
     from secdistill.distill.teacher_build import TeacherBuildConfig, build_teacher
+    from secdistill.schemas.corpus import read_corpus_records
 
     s = _settings()
     records = read_corpus_records()

@@ -9,10 +9,9 @@ from importlib import resources
 from pathlib import Path
 
 from secdistill.schemas import codec
+from secdistill.schemas.corpus import CORPUS_RESOURCE
 from secdistill.schemas.cvss import METRICS, parse_vector
 from secdistill.schemas.records import Finding
-
-CORPUS_RESOURCE = "data/advisories.jsonl.gz"
 
 
 @dataclass(frozen=True)
