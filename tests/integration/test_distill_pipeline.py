@@ -133,3 +133,12 @@ def test_resume_from_checkpoint_reproduces_the_run(published: tuple[str, Path, P
     first = verify(folder)
     assert draft.temperatures == pytest.approx(first.temperatures)
     assert draft.metrics["cvss_mean_accuracy"] == pytest.approx(first.metrics["cvss_mean_accuracy"])
+
+
+def test_ensure_student_returns_the_existing_stable(published: tuple[str, Path, Path]) -> None:
+    from secdistill.distill.models import ensure_student
+
+    uri, _, _ = published
+    registry = Registry(uri)
+    stable = registry.channel_version("advisory-triage", "stable")
+    assert ensure_student(uri).version == stable  # nothing is built when a stable model exists
