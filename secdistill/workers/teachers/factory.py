@@ -65,4 +65,10 @@ def build_service(task: TaskSpec, teacher: TeacherSettings, registry: RegistrySe
     # The backend that *is* the reference has nothing to be audited against.
     reference = None if name == "reference" else ReferenceBackend.from_corpus(task)
     return TeacherService(impl, task, teacher, metrics=TeacherMetrics(metrics_registry),
-                          reference=reference, options=options)
+                          reference=reference,
+                          options=options or ServiceOptions(student_weight=_student_weight(name, teacher)))
+
+
+def _student_weight(backend: str, teacher: TeacherSettings) -> float:
+    """Blend the student into offline teachers only: an LLM's answer is the stronger signal alone."""
+    return teacher.student_weight if backend in ("local", "knn", "ensemble", "ensemble:local") else 0.0
