@@ -12,7 +12,7 @@ from secdistill.bench.cost import CostOptions, cost_rows
 from secdistill.bench.gemm import int8_gemm_peak, matmul_integer_model
 from secdistill.bench.machine import describe_machine, peak_memory, percentile, summary
 from secdistill.bench.report import document, targets
-from secdistill.bench.runtimes import argmax_agreement, pad_batch
+from secdistill.bench.runtimes import WORKER_CHUNK, argmax_agreement, pad_batch
 from secdistill.workers.config import PriceSettings
 
 
@@ -23,8 +23,10 @@ def test_padding_modes() -> None:
     (dyn,) = pad_batch(rows, "dynamic")
     assert dyn[0].shape == (4, 40)
     mixed = [[2] * 40] * 8 + [[1] * 5] * 32
-    chunks = pad_batch(mixed, "bucketed")  # sorted by length, then the worker's chunks of 32
-    assert [c[0].shape for c in chunks] == [(32, 5), (8, 40)]
+    chunks = pad_batch(mixed, "bucketed")  # sorted by length, then the worker's chunks (8 rows)
+    assert WORKER_CHUNK == 8
+    assert [c[0].shape for c in chunks] == [(8, 5)] * 4 + [(8, 40)]
+    assert [c[0].shape for c in pad_batch(mixed, "bucketed/32")] == [(32, 5), (8, 40)]
     assert [c[0].shape for c in pad_batch(mixed, "bucketed/16")] == [(16, 5), (16, 5), (8, 40)]
 
 
