@@ -18,7 +18,7 @@ from secdistill.schemas import codec
 from secdistill.schemas.corpus import read_corpus_records, record_to_finding
 from secdistill.schemas.errors import ContractError
 from secdistill.schemas.records import Finding
-from secdistill.workers.producer_tool import zipf_replay
+from secdistill.workers.producer_tool import key_of, zipf_replay
 
 # Kinds of broken records real producers send; each ends as a dead letter, never as an outage.
 MALFORMED: tuple[Callable[[int], bytes], ...] = (
@@ -107,16 +107,6 @@ def stamp(raw: bytes, now_ms: float) -> bytes:
         return raw
     obj["attributes"] = {**obj.get("attributes", {}), "produced_at": round(now_ms, 3)}
     return codec.dumps(obj)
-
-
-def key_of(raw: bytes) -> bytes | None:
-    """The finding id as the record key (co-partitioned outputs), None for unparsable records."""
-    try:
-        obj = codec.loads(raw)
-    except ContractError:
-        return None
-    fid = obj.get("finding_id") if isinstance(obj, dict) else None
-    return str(fid).encode() if isinstance(fid, str) else None
 
 
 def send(producer: Producer, topic: str, values: list[bytes], offsets: list[float] | None = None,

@@ -54,13 +54,14 @@ def zipf_replay(lines: list[bytes], count: int, s: float, assets: int, seed: int
         yield codec.dumps(obj)
 
 
-def _key(raw: bytes) -> bytes | None:
+def key_of(raw: bytes) -> bytes | None:
+    """The finding id as the record key (co-partitioned outputs), None for unparsable records."""
     try:
         obj = codec.loads(raw)
     except ContractError:
         return None
     fid = obj.get("finding_id") if isinstance(obj, dict) else None
-    return str(fid).encode() if fid is not None else None
+    return str(fid).encode() if isinstance(fid, str) else None
 
 
 def _paced(values: Iterator[bytes], rate: float | None) -> Iterator[tuple[bytes | None, bytes]]:
@@ -70,7 +71,7 @@ def _paced(values: Iterator[bytes], rate: float | None) -> Iterator[tuple[bytes 
             wait = start + i / rate - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
-        yield _key(raw), raw
+        yield key_of(raw), raw
 
 
 def produce_file(kafka: KafkaSettings, topic: str, path: Path, *, rate: float | None = None,
