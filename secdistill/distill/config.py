@@ -80,6 +80,13 @@ class ExportSettings(_Section):
     quantization: Literal["auto", "avx512_vnni", "avx2"] = "auto"
     fp16: bool = True
     parity_atol: float = Field(1e-3, gt=0)
+    # Input channels above cap x the median channel max are rescaled before int8 (0 = off).
+    smooth_cap: float = Field(2.0, ge=0.0)
+    # Leading layers stay fp32 until int8 agrees this well on calibration (training) texts;
+    # a margin over gates.min_int8_agreement, because validation is a different sample.
+    agreement_target: float = Field(0.993, gt=0.0, le=1.0)
+    max_fp32_layers: int = Field(3, ge=0)
+    calibration_rows: int = Field(2000, ge=0)  # training texts used for both; 0 = no smoothing/search
 
 
 class CalibrationSettings(_Section):
@@ -131,7 +138,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "student": {"tiny": True, "max_length": 64},
         "data": {"max_train": 256, "max_val": 128, "oof_weight": 0.0},
         "train": {"max_steps": 20, "batch_size": 16, "lr": 1e-3, "progress": False},
-        "export": {"fp16": False},
+        "export": {"fp16": False, "calibration_rows": 48, "max_fp32_layers": 1},
         "gates": {"enabled": False},
     },
     "quick": {

@@ -5,15 +5,19 @@ The real job and the tiny test model go through ``export_model``: one export pat
 
 from __future__ import annotations
 
+import copy
 import logging
 import shutil
+from collections.abc import Sequence
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from secdistill.distill.config import ExportSettings
 from secdistill.distill.errors import ParityError
+from secdistill.distill.quantize import always_fp32, quantize_search, smooth_outliers
 from secdistill.schemas.manifest import MODEL_FP16, MODEL_FP32, MODEL_INT8, TOKENIZER
 
 log = logging.getLogger(__name__)
@@ -46,29 +50,61 @@ def write_tokenizer(tokenizer: Any, dest: Path, max_length: int) -> None:
     backend.save(str(dest / TOKENIZER))
 
 
-def export_model(model: Any, dest: Path, *, quantization: str = "auto", fp16: bool = True
-                 ) -> dict[str, Any]:
-    """Write model.fp32.onnx, model.onnx (int8) and optionally model.fp16.onnx into ``dest``."""
+def export_model(model: Any, dest: Path, cfg: ExportSettings, *,
+                 calib_ids: Sequence[Sequence[int]] | None = None,
+                 head_sizes: Sequence[int] | None = None) -> dict[str, Any]:
+    """Write model.fp32.onnx, model.onnx (int8) and optionally model.fp16.onnx into ``dest``.
+
+    With ``calib_ids`` (tokenised training texts) and ``head_sizes``, outlier channels are
+    smoothed before export and leading layers stay fp32 until int8 agrees with fp32 on them at
+    ``cfg.agreement_target`` (see ``quantize.py``); without, every linear layer is int8.
+    """
     from optimum.exporters.onnx import onnx_export_from_model
+
+    config_name = choose_quantization(cfg.quantization)
+    dest.mkdir(parents=True, exist_ok=True)
+    model.eval()
+    info: dict[str, Any] = {"config": config_name, "mode": "dynamic", "per_channel": True,
+                            "operators": ["MatMul"]}
+    with tempfile.TemporaryDirectory(prefix="secdistill-export-") as tmp:
+        work = Path(tmp)
+        exported = model
+        if calib_ids and cfg.smooth_cap:
+            exported = copy.deepcopy(model)
+            info["smoothing"] = smooth_outliers(exported, calib_ids, cfg.smooth_cap)
+        onnx_export_from_model(exported, work, task="text-classification", do_validation=False)
+        fp32 = work / "model.onnx"
+        trials = iter(range(1_000))
+
+        def quantize(exclude: list[str]) -> Path:
+            return _quantize(work, f"q{next(trials)}", config_name, exclude)
+
+        if calib_ids and head_sizes:
+            int8, search = quantize_search(
+                fp32, quantize, calib_ids, head_sizes, cfg.agreement_target, cfg.max_fp32_layers,
+                lambda path, ids: OnnxRunner(path).logits(ids))
+            info["mixed_precision"] = search
+        else:
+            import onnx
+
+            int8 = quantize(always_fp32(onnx.load(str(fp32), load_external_data=False)))
+        shutil.copyfile(fp32, dest / MODEL_FP32)
+        shutil.copyfile(int8, dest / MODEL_INT8)
+    if cfg.fp16:
+        write_fp16(dest / MODEL_FP32, dest / MODEL_FP16)
+    flags = sorted(cpu_flags() & {"avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8"})
+    return info | {"cpu_flags": flags, "fp16": cfg.fp16}
+
+
+def _quantize(work: Path, name: str, config_name: str, exclude: list[str]) -> Path:
+    """Optimum's dynamic int8 quantisation of ``work/model.onnx`` into ``work/name``."""
     from optimum.onnxruntime import ORTQuantizer
     from optimum.onnxruntime.configuration import AutoQuantizationConfig
 
-    config_name = choose_quantization(quantization)
-    dest.mkdir(parents=True, exist_ok=True)
-    model.eval()
-    with tempfile.TemporaryDirectory(prefix="secdistill-export-") as tmp:
-        work = Path(tmp)
-        onnx_export_from_model(model, work, task="text-classification", do_validation=False)
-        qconfig = getattr(AutoQuantizationConfig, config_name)(is_static=False, per_channel=True)
-        quantizer = ORTQuantizer.from_pretrained(work, file_name="model.onnx")
-        quantized = quantizer.quantize(quantization_config=qconfig, save_dir=work / "q")
-        shutil.copyfile(work / "model.onnx", dest / MODEL_FP32)
-        shutil.copyfile(_onnx_in(quantized), dest / MODEL_INT8)
-    if fp16:
-        write_fp16(dest / MODEL_FP32, dest / MODEL_FP16)
-    flags = sorted(cpu_flags() & {"avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8"})
-    return {"config": config_name, "mode": "dynamic", "per_channel": True, "cpu_flags": flags,
-            "fp16": fp16}
+    qconfig = getattr(AutoQuantizationConfig, config_name)(
+        is_static=False, per_channel=True, operators_to_quantize=["MatMul"], nodes_to_exclude=exclude)
+    quantizer = ORTQuantizer.from_pretrained(work, file_name="model.onnx")
+    return _onnx_in(quantizer.quantize(quantization_config=qconfig, save_dir=work / name))
 
 
 def _onnx_in(path: Path) -> Path:

@@ -104,7 +104,10 @@ def build_candidate(settings: DistillSettings, work: Path, teacher_files: list[P
 
     folder = work / CANDIDATE
     folder.mkdir(parents=True, exist_ok=True)
-    quant = export_model(model, folder, quantization=s.export.quantization, fp16=s.export.fp16)
+    calib = calibration_ids(tokenizer, data.train.texts, s.export.calibration_rows,
+                            s.student.max_length, s.data.seed)
+    quant = export_model(model, folder, s.export, calib_ids=calib,
+                         head_sizes=[len(h.classes) for h in task.heads])
     val_ids = encode_texts(tokenizer, data.val.texts, s.student.max_length)
     parity = check_parity(model, folder / MODEL_FP32, val_ids[:64], s.export.parity_atol)
     int8_logits = OnnxRunner(folder / MODEL_INT8, s.train.threads).logits(val_ids)
@@ -137,6 +140,14 @@ def build_candidate(settings: DistillSettings, work: Path, teacher_files: list[P
         log.error("gates refused the model (report: %s)", folder / "report.md")
         raise GateError(ev["gates"]["failed"])
     return draft
+
+
+def calibration_ids(tokenizer: Any, texts: list[str], rows: int, max_length: int, seed: int
+                    ) -> list[list[int]]:
+    """A seeded sample of training texts, tokenised, for int8 smoothing and precision search."""
+    rows = min(rows, len(texts))
+    idx = np.sort(np.random.default_rng(seed).choice(len(texts), rows, replace=False))
+    return encode_texts(tokenizer, [texts[i] for i in idx], max_length) if rows else []
 
 
 def trained_student(s: DistillSettings, task: TaskSpec, data: Dataset, work: Path

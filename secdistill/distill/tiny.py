@@ -52,7 +52,9 @@ def publish_tiny_model(registry_uri: str, *, task: TaskSpec | None = None,
     with tempfile.TemporaryDirectory(prefix="secdistill-tiny-") as tmp:
         folder = Path(workdir) if workdir else Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        quant = export_model(model, folder, quantization=s.export.quantization, fp16=s.export.fp16)
+        calib = encode_texts(tokenizer, data.train.texts[: s.export.calibration_rows], s.student.max_length)
+        quant = export_model(model, folder, s.export, calib_ids=calib,
+                             head_sizes=[len(h.classes) for h in task.heads])
         ids = encode_texts(tokenizer, data.val.texts[:32], s.student.max_length)
         diff = check_parity(model, folder / MODEL_FP32, ids, s.export.parity_atol)
         write_tokenizer(tokenizer, folder, s.student.max_length)

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_minilm_layer_subset_trains_exports_and_matches(tmp_path: Path) -> None:
-    from secdistill.distill.config import DataSettings, StudentSettings, TrainSettings
+    from secdistill.distill.config import DataSettings, ExportSettings, StudentSettings, TrainSettings
     from secdistill.distill.dataset import build_dataset
     from secdistill.distill.examples import corpus_examples
     from secdistill.distill.export import OnnxRunner, export_model, torch_logits
@@ -35,7 +35,13 @@ def test_minilm_layer_subset_trains_exports_and_matches(tmp_path: Path) -> None:
                            TrainSettings(max_steps=3, batch_size=16, progress=False), 64, 0.25)
     assert result.steps == 3 and np.isfinite(result.final_loss)
     assert any(not p.detach().equal(before[n]) for n, p in model.named_parameters() if n in before)
-    export_model(model, tmp_path, fp16=False)
+    calib = encode_texts(tok, data.train.texts, 64)
+    info = export_model(model, tmp_path, ExportSettings(fp16=False, max_fp32_layers=1), calib_ids=calib,
+                        head_sizes=[len(h.classes) for h in task.heads])
+    # MiniLM has outlier channels: smoothing must find some, and the fp32 export must still equal
+    # torch (the rescaling is an identity in exact arithmetic).
+    assert info["smoothing"]["channels_rescaled"] > 0
+    assert info["mixed_precision"]["tried"][0]["fp32_layers"] == 0
     ids = encode_texts(tok, data.val.texts, 64)
     expected = torch_logits(model, ids)
     np.testing.assert_allclose(OnnxRunner(tmp_path / "model.fp32.onnx").logits(ids), expected, atol=1e-4)

@@ -73,14 +73,14 @@ def test_onnx_contract_and_int8_matches_fp32(published: tuple[Registry, Path]) -
 
 
 def test_int8_and_fp32_onnx_match_torch(tmp_path: Path) -> None:
-    from secdistill.distill.config import StudentSettings
+    from secdistill.distill.config import ExportSettings, StudentSettings
     from secdistill.distill.export import OnnxRunner, export_model, torch_logits
     from secdistill.distill.student import build_student, load_tokenizer
 
     task = load_task()
     cfg = StudentSettings(tiny=True, max_length=64)
     model, _ = build_student(task, cfg, seed=1)
-    export_model(model, tmp_path, fp16=True)
+    export_model(model, tmp_path, ExportSettings(fp16=True))
     tok = load_tokenizer(cfg)
     ids = tok(["Path traversal in archive extraction.", "Denial of service via regex."] * 4,
               truncation=True, max_length=64)["input_ids"]
