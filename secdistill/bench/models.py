@@ -71,7 +71,9 @@ def _cache_key(layers: int, quantization: str) -> str:
     from secdistill.bench.machine import versions
 
     v = versions()
-    return f"minilm-l{layers}-{quantization}-ort{v.get('onnxruntime', '?')}-optimum{v.get('optimum', '?')}"
+    # "r2": the export recipe (attention MatMuls, pooler and classifier in fp32 since 2026-12-05).
+    return (f"minilm-l{layers}-{quantization}-r2-ort{v.get('onnxruntime', '?')}"
+            f"-optimum{v.get('optimum', '?')}")
 
 
 def torch_variant(layers: int, task: TaskSpec | None = None) -> Any:
@@ -92,7 +94,7 @@ def variant(layers: int, cache_dir: Path, quantization: str = "auto") -> Variant
     started = time.perf_counter()
     export_s: float | None = None
     if not (folder / META).is_file():
-        from secdistill.distill.config import StudentSettings
+        from secdistill.distill.config import ExportSettings, StudentSettings
         from secdistill.distill.export import export_model, write_tokenizer
         from secdistill.distill.student import load_tokenizer
 
@@ -100,7 +102,7 @@ def variant(layers: int, cache_dir: Path, quantization: str = "auto") -> Variant
         tmp = folder.with_name(folder.name + ".partial")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        export_model(model, tmp, quantization=quant, fp16=False)
+        export_model(model, tmp, ExportSettings(quantization=quant, fp16=False))
         write_tokenizer(load_tokenizer(StudentSettings()), tmp, 128)
         cfg = model.config
         meta = {"layers": layers, "hidden": cfg.hidden_size, "intermediate": cfg.intermediate_size,

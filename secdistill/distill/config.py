@@ -147,7 +147,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "data": {"max_train": 3000, "max_val": 600, "oof_weight": 0.0},
         "train": {"max_steps": 240, "batch_size": 16, "lr": 2e-4, "head_lr": 2e-3, "warmup": 0.1,
                   "pooler_at_head_lr": True},
-        "export": {"fp16": False},
+        # One fp32 layer at most: the demo's int8 model should stay mostly int8 and quick.
+        "export": {"fp16": False, "calibration_rows": 1000, "agreement_target": 0.98,
+                   "max_fp32_layers": 1},
         # A demo model: it must work, not win. Quality gates belong to `full`.
         "gates": {"beat_baseline": False, "max_ece": 0.15, "min_int8_agreement": 0.95},
     },

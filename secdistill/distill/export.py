@@ -8,8 +8,8 @@ from __future__ import annotations
 import copy
 import logging
 import shutil
-from collections.abc import Sequence
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,7 @@ def export_model(model: Any, dest: Path, cfg: ExportSettings, *,
 
     With ``calib_ids`` (tokenised training texts) and ``head_sizes``, outlier channels are
     smoothed before export and leading layers stay fp32 until int8 agrees with fp32 on them at
-    ``cfg.agreement_target`` (see ``quantize.py``); without, every linear layer is int8.
+    ``cfg.agreement_target`` (see ``quantize.py``); without, every encoder linear layer is int8.
     """
     from optimum.exporters.onnx import onnx_export_from_model
 

@@ -73,7 +73,8 @@ def test_search_stops_at_target_and_keeps_attention_matmuls_fp32(tmp_path: Path)
     unreachable = ExportSettings(fp16=False, max_fp32_layers=2).model_copy(update={"agreement_target": 1.01})
     hard = export_model(model, tmp_path / "hard", unreachable, calib_ids=ids, head_sizes=sizes)
     tried = hard["mixed_precision"]["tried"]
-    assert [t["fp32_layers"] for t in tried] == [0, 1, 2]  # unreachable target: every option tried
+    # Unreachable target: every option is tried, but one of the 2 layers always stays int8.
+    assert [t["fp32_layers"] for t in tried] == [0, 1]
     best = max(t["min_agreement"] for t in tried)
     assert hard["mixed_precision"]["calibration_agreement"] == pytest.approx(best, abs=1e-5)
     int8 = OnnxRunner(tmp_path / "hard" / "model.onnx").logits(ids)
