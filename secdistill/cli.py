@@ -124,7 +124,7 @@ def consume(
 @app.command()
 def predict(
     input: Annotated[Path, typer.Option("--input", exists=True, dir_okay=False, help="Findings JSONL")],
-    output: Annotated[Path, typer.Option("--output", help="Predictions JSONL")],
+    output: Annotated[Path, typer.Option("--output", help="Predictions JSONL ('-': stdout)")] = Path("-"),
     model: Annotated[Optional[str], typer.Option(help="Channel, version or model folder (default: stable)")] = None,
 ) -> None:
     """Score a JSONL file offline with the worker's inference code; exit 1 if any line was bad."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from secdistill.schemas import codec
 from secdistill.schemas.errors import ContractError
@@ -36,10 +39,10 @@ def _read(path: Path, max_bytes: int) -> Iterator[tuple[int, Finding | ContractE
 
 def predict_file(labeller: Labeller, src: Path, dest: Path, *, batch_size: int = 64,
                  max_record_bytes: int = 256 * 1024, progress: object = None) -> PredictReport:
-    """Write one Prediction JSON per valid line of ``src``; report the bad ones."""
+    """Write one Prediction JSON per valid line of ``src`` (``-``: stdout); report the bad ones."""
     report = PredictReport()
     batch: list[Finding] = []
-    with dest.open("wb") as out:
+    with _open_output(dest) as out:
 
         def flush() -> None:
             for pred in labeller.label(batch):
@@ -60,3 +63,10 @@ def predict_file(labeller: Labeller, src: Path, dest: Path, *, batch_size: int =
         if batch:
             flush()
     return report
+
+
+def _open_output(dest: Path) -> contextlib.AbstractContextManager[BinaryIO]:
+    """``dest`` opened for writing; ``-`` is standard output (left open for the caller)."""
+    if str(dest) == "-":
+        return contextlib.nullcontext(sys.stdout.buffer)
+    return dest.open("wb")

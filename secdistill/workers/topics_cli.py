@@ -69,6 +69,7 @@ def consume_lines(s: WorkerSettings, topic: str, *, max_records: int | None, tim
 
 def predict_command(s: WorkerSettings, src: Path, dest: Path, model: str | None) -> int:
     """Run offline prediction with progress; return the number of bad lines."""
+    from rich.console import Console
     from rich.progress import Progress
 
     from secdistill.workers.inference import load_scorer
@@ -76,12 +77,14 @@ def predict_command(s: WorkerSettings, src: Path, dest: Path, model: str | None)
     from secdistill.workers.predict import predict_file
 
     scorer = load_scorer(s.registry, s.model, model)
-    with Progress(transient=True) as bar:
+    # The bar goes to stderr: with --output - the predictions own stdout.
+    with Progress(transient=True, console=Console(stderr=True)) as bar:
         task = bar.add_task(f"scoring with {scorer.version}", total=None)
         report = predict_file(Labeller(scorer, s.model), src, dest, batch_size=s.batch.max_size,
                               max_record_bytes=s.batch.max_record_bytes,
                               progress=lambda n: bar.advance(task, n))
     for lineno, kind, msg in report.bad:
         sys.stderr.write(f"{src}:{lineno}: {kind}: {msg}\n")
-    sys.stderr.write(f"wrote {report.written} predictions to {dest}; {len(report.bad)} bad lines\n")
+    where = "stdout" if str(dest) == "-" else dest
+    sys.stderr.write(f"wrote {report.written} predictions to {where}; {len(report.bad)} bad lines\n")
     return len(report.bad)

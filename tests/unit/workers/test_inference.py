@@ -220,3 +220,22 @@ def test_load_scorer_resolves_channel_version_and_refuses_unknown(tiny_registry:
         load_scorer(reg, ModelSettings(), ref="no-such-version")
     with pytest.raises(ModelLoadError):
         load_scorer(RegistrySettings(uri=tiny_registry, channel="canary"), ModelSettings())
+
+
+def test_predict_cli_writes_to_stdout_by_default(tiny_registry: str, tmp_path: Path) -> None:
+    """`secdistill predict --input F` (no --model, no --output): the stable model, JSON on stdout."""
+    import os
+    import subprocess
+    import sys
+
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(orjson.dumps({"finding_id": "c-1", "description": "XSS in the search box."})
+                    + b"\nnot json\n")
+    env = {**os.environ, "SECDISTILL_REGISTRY__URI": tiny_registry}
+    done = subprocess.run([sys.executable, "-m", "secdistill", "predict", "--input", str(src)],
+                          capture_output=True, env=env, timeout=120)
+    assert done.returncode == 1  # one bad line
+    out = [codec.decode(Prediction, line) for line in done.stdout.splitlines()]
+    assert [p.finding_id for p in out] == ["c-1"]
+    assert out[0].model_version == Registry(tiny_registry).channel_version(MODEL, "stable")
+    assert b":2: bad_json" in done.stderr and b"wrote 1 predictions to stdout" in done.stderr
