@@ -147,7 +147,10 @@ def run_inference(opts: InferenceOptions, student: Student, cache_dir: Any) -> d
     """Every inference figure, plus the ratios computed from this run alone."""
     task = load_task()
     layers = student.num_layers or 6  # the student's architecture: MiniLM-L6 or its bottom N layers
-    variants = {n: variant(n, cache_dir) for n in sorted({*opts.layers, layers})}
+    # The student's own layer count gets the student's precision recipe (its fp32 layers); the
+    # other layer variants are all-int8 size/speed points.
+    variants = {n: variant(n, cache_dir, fp32_layers=student.fp32_layers if n == layers else ())
+                for n in sorted({*opts.layers, layers})}
     vs = variants[layers]
     tok = load_tokenizer(vs.folder, student.max_length)
     texts = realistic_texts(opts.texts or _sized(vs, tok, task, opts), opts.seed, task)
@@ -156,6 +159,7 @@ def run_inference(opts: InferenceOptions, student: Student, cache_dir: Any) -> d
                                             "export_s": v.export_s, "folder": str(v.folder)}
                                         for n, v in variants.items()}}
     out["student_layers"] = layers
+    out["student_fp32_layers"] = list(student.fp32_layers)
     out["runtimes"] = compare_runtimes(vs, tok, texts, opts, student)
     out["batch_sweep"] = {}
     threads = out["runtimes"]["onnx_int8"]["threads"]

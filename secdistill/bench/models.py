@@ -59,6 +59,7 @@ class Student:
     source: str
     num_layers: int | None
     max_length: int = 128
+    fp32_layers: tuple[int, ...] = ()  # layers the published int8 model keeps in fp32
 
     def describe(self) -> dict[str, Any]:
         """For the JSON report."""
@@ -67,10 +68,12 @@ class Student:
                 "max_length": self.max_length}
 
 
-def _cache_key(layers: int, quantization: str) -> str:
+def _cache_key(layers: int, quantization: str, fp32_layers: tuple[int, ...] = ()) -> str:
     from secdistill.bench.machine import versions
 
     v = versions()
+    if fp32_layers:
+        quantization += "-fp32l" + "".join(map(str, fp32_layers))
     # "r2": the export recipe (attention MatMuls, pooler and classifier in fp32 since 2026-12-05).
     return (f"minilm-l{layers}-{quantization}-r2-ort{v.get('onnxruntime', '?')}"
             f"-optimum{v.get('optimum', '?')}")
@@ -85,12 +88,16 @@ def torch_variant(layers: int, task: TaskSpec | None = None) -> Any:
     return model.eval()
 
 
-def variant(layers: int, cache_dir: Path, quantization: str = "auto") -> Variant:
-    """The exported variant, from the cache or built now (fp32 + int8, no fp16 on CPU)."""
+def variant(layers: int, cache_dir: Path, quantization: str = "auto",
+            fp32_layers: tuple[int, ...] = ()) -> Variant:
+    """The exported variant, from the cache or built now (fp32 + int8, no fp16 on CPU).
+
+    ``fp32_layers``: keep these encoder layers in fp32, as the published student's export chose.
+    """
     from secdistill.distill.export import choose_quantization
 
     quant = choose_quantization(quantization)
-    folder = cache_dir / _cache_key(layers, quant)
+    folder = cache_dir / _cache_key(layers, quant, fp32_layers)
     started = time.perf_counter()
     export_s: float | None = None
     if not (folder / META).is_file():
@@ -102,11 +109,12 @@ def variant(layers: int, cache_dir: Path, quantization: str = "auto") -> Variant
         tmp = folder.with_name(folder.name + ".partial")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        export_model(model, tmp, ExportSettings(quantization=quant, fp16=False))
+        export_model(model, tmp, ExportSettings(quantization=quant, fp16=False), fp32_layers=fp32_layers)
         write_tokenizer(load_tokenizer(StudentSettings()), tmp, 128)
         cfg = model.config
         meta = {"layers": layers, "hidden": cfg.hidden_size, "intermediate": cfg.intermediate_size,
-                "parameters": int(sum(p.numel() for p in model.parameters())), "quantization": quant}
+                "parameters": int(sum(p.numel() for p in model.parameters())), "quantization": quant,
+                "fp32_layers": list(fp32_layers)}
         (tmp / META).write_bytes(codec.dumps(meta, pretty=True))
         shutil.rmtree(folder, ignore_errors=True)
         tmp.rename(folder)  # complete folders only: an interrupted export is redone
@@ -124,9 +132,10 @@ def resolve_student(registry: RegistrySettings, cache_dir: Path) -> Student:
     if version is not None:
         manifest = reg.manifest(registry.model, version)
         if "tiny" not in manifest.base_model:
+            mixed = manifest.quantization.get("mixed_precision") or {}
             return Student(registry.uri, version, reg.version_dir(registry.model, version), True,
                            f"registry {registry.uri}, channel {registry.channel}", manifest.num_layers,
-                           manifest.max_length)
+                           manifest.max_length, tuple(mixed.get("fp32_layers") or ()))
         why = f"the {registry.channel} model {version} is the tiny test model"
     return _speed_twin(cache_dir, why)
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from secdistill.distill.config import ExportSettings
 from secdistill.distill.errors import ParityError
-from secdistill.distill.quantize import always_fp32, quantize_search, smooth_outliers
+from secdistill.distill.quantize import always_fp32, layer_nodes, quantize_search, smooth_outliers
 from secdistill.schemas.manifest import MODEL_FP16, MODEL_FP32, MODEL_INT8, TOKENIZER
 
 log = logging.getLogger(__name__)
@@ -52,12 +52,14 @@ def write_tokenizer(tokenizer: Any, dest: Path, max_length: int) -> None:
 
 def export_model(model: Any, dest: Path, cfg: ExportSettings, *,
                  calib_ids: Sequence[Sequence[int]] | None = None,
-                 head_sizes: Sequence[int] | None = None) -> dict[str, Any]:
+                 head_sizes: Sequence[int] | None = None,
+                 fp32_layers: Sequence[int] = ()) -> dict[str, Any]:
     """Write model.fp32.onnx, model.onnx (int8) and optionally model.fp16.onnx into ``dest``.
 
     With ``calib_ids`` (tokenised training texts) and ``head_sizes``, outlier channels are
     smoothed before export and leading layers stay fp32 until int8 agrees with fp32 on them at
-    ``cfg.agreement_target`` (see ``quantize.py``); without, every encoder linear layer is int8.
+    ``cfg.agreement_target`` (see ``quantize.py``); without, every encoder linear layer is int8
+    except those of ``fp32_layers`` (the benchmark's speed twin copies a published recipe so).
     """
     from optimum.exporters.onnx import onnx_export_from_model
 
@@ -87,7 +89,10 @@ def export_model(model: Any, dest: Path, cfg: ExportSettings, *,
         else:
             import onnx
 
-            int8 = quantize(always_fp32(onnx.load(str(fp32), load_external_data=False)))
+            graph = onnx.load(str(fp32), load_external_data=False)
+            int8 = quantize(always_fp32(graph) + layer_nodes(graph, fp32_layers))
+            if fp32_layers:
+                info["mixed_precision"] = {"fp32_layers": list(fp32_layers), "given": True}
         shutil.copyfile(fp32, dest / MODEL_FP32)
         shutil.copyfile(int8, dest / MODEL_INT8)
     if cfg.fp16:

@@ -92,3 +92,17 @@ def test_export_without_calibration_quantises_every_encoder_linear(tmp_path: Pat
     assert "smoothing" not in info and "mixed_precision" not in info
     ops = [n.op_type for n in onnx.load(str(tmp_path / "model.onnx")).graph.node]
     assert ops.count("MatMulInteger") == 12  # all encoder linear layers, nothing else
+
+
+def test_export_with_given_fp32_layers_leaves_them_float(tmp_path: Path) -> None:
+    import onnx
+
+    from secdistill.distill.config import ExportSettings
+    from secdistill.distill.export import export_model
+
+    _, model, _ = _tiny()
+    info = export_model(model, tmp_path, ExportSettings(fp16=False), fp32_layers=[0])
+    assert info["mixed_precision"] == {"fp32_layers": [0], "given": True}
+    nodes = onnx.load(str(tmp_path / "model.onnx")).graph.node
+    int8 = [n.name for n in nodes if n.op_type == "MatMulInteger"]
+    assert len(int8) == 6 and all("/layer.1/" in n for n in int8)  # layer 0 stayed fp32
