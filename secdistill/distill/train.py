@@ -111,7 +111,7 @@ def train_student(model: Any, tokenizer: Any, split: Split, targets: np.ndarray,
     total = cfg.max_steps or max(1, int(round(cfg.epochs * steps_per_epoch)))
     t_all = torch.from_numpy(targets.astype(np.float32))
     h_all = torch.from_numpy(split.hard)
-    prior = _prior_shift(split, task, cfg.logit_adjust)
+    prior = _prior_shift(split, task, cfg.logit_adjust, cfg.logit_adjust_heads)
     bf16 = use_bf16(cfg.precision)
     log.info("training %d steps, batch %d, %s autocast", total, cfg.batch_size, "bf16" if bf16 else "no")
 
@@ -180,14 +180,22 @@ def use_bf16(precision: str) -> bool:
     return bool(cpu_flags() & {"amx_bf16", "avx512_bf16"})
 
 
-def _prior_shift(split: Split, task: TaskSpec, tau: float) -> Any | None:
-    """tau * log(class prior) per logit, from the training labels; None when tau is 0."""
+def _prior_shift(split: Split, task: TaskSpec, tau: float, heads: list[str] | None = None
+                 ) -> Any | None:
+    """tau * log(class prior) per logit of ``heads`` (all when empty), from the training labels;
+    None when tau is 0."""
     if tau <= 0:
         return None
     import torch
 
+    slices = task.slices()
+    unknown = sorted(set(heads or ()) - set(slices))
+    if unknown:
+        raise ValueError(f"train.logit_adjust_heads names unknown heads {unknown}; the task has {list(slices)}")
     shift = np.zeros(task.num_logits, dtype=np.float32)
-    for j, (lo, hi) in enumerate(task.slices().values()):
+    for j, (name, (lo, hi)) in enumerate(slices.items()):
+        if heads and name not in heads:
+            continue
         col = split.hard[:, j]
         counts = np.bincount(col[col >= 0], minlength=hi - lo).astype(np.float64) + 1.0
         shift[lo:hi] = tau * np.log(counts / counts.sum())

@@ -93,3 +93,21 @@ def test_gates_pass_and_refuse() -> None:
     regressed = check_gates(_metrics(1.0, 0.01, 0.9, 0.85), cfg, {"AV": 0.95})
     assert not regressed["passed"] and "no_regression_vs_stable" in regressed["failed"][0]
     assert check_gates(_metrics(0.5, 0.5, 0.1, 0.9), GateSettings(enabled=False), None)["passed"]
+
+
+def test_logit_adjustment_applies_to_the_named_heads_only() -> None:
+    from secdistill.distill.config import DataSettings
+    from secdistill.distill.dataset import build_dataset
+    from secdistill.distill.examples import corpus_examples
+    from secdistill.distill.train import _prior_shift
+
+    split = build_dataset(corpus_examples(TASK), TASK, DataSettings(max_train=300, max_val=16)).train
+    every = _prior_shift(split, TASK, 0.5).numpy()
+    only = _prior_shift(split, TASK, 0.5, ["cwe_class"]).numpy()
+    lo, hi = TASK.slices()["cwe_class"]
+    assert np.allclose(only[lo:hi], every[lo:hi]) and (only[lo:hi] < 0).all()  # tau * log(prior)
+    assert not only[:lo].any() and not only[hi:].any()
+    assert every[:lo].any()
+    assert _prior_shift(split, TASK, 0.0, ["cwe_class"]) is None
+    with pytest.raises(ValueError, match="unknown heads"):
+        _prior_shift(split, TASK, 0.5, ["severity"])
