@@ -6,6 +6,7 @@ The real job and the tiny test model go through ``export_model``: one export pat
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
 import shutil
 import tempfile
@@ -76,7 +77,7 @@ def export_model(model: Any, dest: Path, cfg: ExportSettings, *,
             info["smoothing"] = smooth_outliers(exported, calib_ids, cfg.smooth_cap)
         onnx_export_from_model(exported, work, task="text-classification", do_validation=False)
         fp32 = work / "model.onnx"
-        trials = iter(range(1_000))
+        trials = itertools.count()
 
         def quantize(exclude: list[str]) -> Path:
             return _quantize(work, f"q{next(trials)}", config_name, exclude)

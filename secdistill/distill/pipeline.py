@@ -30,7 +30,7 @@ from secdistill.distill.snapshot import Snapshot, previous_offsets, snapshot_top
 from secdistill.distill.stable import stable_head_accuracy
 from secdistill.distill.student import build_student, load_tokenizer
 from secdistill.distill.targets import soft_targets
-from secdistill.distill.train import encode_texts, train_student
+from secdistill.distill.train import calibration_ids, encode_texts, train_student
 from secdistill.schemas import codec
 from secdistill.schemas.manifest import MODEL_FP32, MODEL_INT8, ModelManifest
 from secdistill.schemas.task import TaskSpec, load_task
@@ -104,9 +104,9 @@ def build_candidate(settings: DistillSettings, work: Path, teacher_files: list[P
 
     folder = work / CANDIDATE
     folder.mkdir(parents=True, exist_ok=True)
-    calib = calibration_ids(tokenizer, data.train.texts, s.export.calibration_rows,
-                            s.student.max_length, s.data.seed)
-    quant = export_model(model, folder, s.export, calib_ids=calib,
+    calib_ids = calibration_ids(tokenizer, data.train.texts, s.export.calibration_rows,
+                                s.student.max_length, s.data.seed)
+    quant = export_model(model, folder, s.export, calib_ids=calib_ids,
                          head_sizes=[len(h.classes) for h in task.heads])
     val_ids = encode_texts(tokenizer, data.val.texts, s.student.max_length)
     parity = check_parity(model, folder / MODEL_FP32, val_ids[:64], s.export.parity_atol)
@@ -140,14 +140,6 @@ def build_candidate(settings: DistillSettings, work: Path, teacher_files: list[P
         log.error("gates refused the model (report: %s)", folder / "report.md")
         raise GateError(ev["gates"]["failed"])
     return draft
-
-
-def calibration_ids(tokenizer: Any, texts: list[str], rows: int, max_length: int, seed: int
-                    ) -> list[list[int]]:
-    """A seeded sample of training texts, tokenised, for int8 smoothing and precision search."""
-    rows = min(rows, len(texts))
-    idx = np.sort(np.random.default_rng(seed).choice(len(texts), rows, replace=False))
-    return encode_texts(tokenizer, [texts[i] for i in idx], max_length) if rows else []
 
 
 def trained_student(s: DistillSettings, task: TaskSpec, data: Dataset, work: Path

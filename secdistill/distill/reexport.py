@@ -5,13 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from secdistill.distill.config import ExportSettings
 from secdistill.distill.examples import corpus_examples
 from secdistill.distill.export import check_parity, export_model
 from secdistill.distill.student import offline
-from secdistill.distill.train import encode_texts
+from secdistill.distill.train import calibration_ids
 from secdistill.schemas.manifest import MODEL_FP32
 from secdistill.schemas.task import TaskSpec, load_task
 
@@ -30,9 +28,7 @@ def export_checkpoint(checkpoint: Path, output: Path, cfg: ExportSettings,
     model = BertForSequenceClassification.from_pretrained(str(checkpoint))
     tokenizer = AutoTokenizer.from_pretrained(str(checkpoint))
     texts = [task.render(e.finding) for e in corpus_examples(task)]
-    rows = min(cfg.calibration_rows, len(texts))
-    pick = np.sort(np.random.default_rng(0).choice(len(texts), rows, replace=False))
-    calib = encode_texts(tokenizer, [texts[i] for i in pick], max_length)
+    calib = calibration_ids(tokenizer, texts, cfg.calibration_rows, max_length, seed=0)
     info = export_model(model, output, cfg, calib_ids=calib,
                         head_sizes=[len(h.classes) for h in task.heads])
     probe = ["Cross-site scripting in the admin panel.", "Buffer overflow in the PNG decoder."]

@@ -20,7 +20,7 @@ from secdistill.distill.export import check_parity, export_model, write_tokenize
 from secdistill.distill.publish import parent_version, publish_folder, write_json, write_task
 from secdistill.distill.student import build_student, load_tokenizer
 from secdistill.distill.targets import soft_targets
-from secdistill.distill.train import encode_texts, train_student
+from secdistill.distill.train import calibration_ids, encode_texts, train_student
 from secdistill.schemas.config import RegistrySettings
 from secdistill.schemas.manifest import MODEL_FP32, ModelManifest
 from secdistill.schemas.task import TaskSpec, load_task
@@ -52,7 +52,8 @@ def publish_tiny_model(registry_uri: str, *, task: TaskSpec | None = None,
     with tempfile.TemporaryDirectory(prefix="secdistill-tiny-") as tmp:
         folder = Path(workdir) if workdir else Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        calib = encode_texts(tokenizer, data.train.texts[: s.export.calibration_rows], s.student.max_length)
+        calib = calibration_ids(tokenizer, data.train.texts, s.export.calibration_rows,
+                                s.student.max_length, seed)
         quant = export_model(model, folder, s.export, calib_ids=calib,
                              head_sizes=[len(h.classes) for h in task.heads])
         ids = encode_texts(tokenizer, data.val.texts[:32], s.student.max_length)

@@ -68,6 +68,14 @@ def encode_texts(tokenizer: Any, texts: list[str], max_length: int) -> list[list
     return tokenizer(texts, truncation=True, max_length=max_length, padding=False)["input_ids"]
 
 
+def calibration_ids(tokenizer: Any, texts: list[str], rows: int, max_length: int, seed: int
+                    ) -> list[list[int]]:
+    """A seeded sample of ``rows`` texts, tokenised, for int8 smoothing and precision search."""
+    rows = min(rows, len(texts))
+    idx = np.sort(np.random.default_rng(seed).choice(len(texts), rows, replace=False))
+    return encode_texts(tokenizer, [texts[i] for i in idx], max_length) if rows else []
+
+
 def length_batches(lengths: np.ndarray, batch_size: int, bucket: int, rng: np.random.Generator
                    ) -> list[np.ndarray]:
     """Shuffled batches of similar lengths: sort within random windows, then shuffle batches."""
