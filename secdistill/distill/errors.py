@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from secdistill.schemas.errors import RegistryError
 
-__all__ = ["DistillError", "DataError", "ParityError", "GateError", "RegistryError"]
+__all__ = ["DistillError", "DataError", "SettingsError", "ParityError", "GateError", "RegistryError"]
 
 
 class DistillError(RuntimeError):
@@ -13,6 +13,10 @@ class DistillError(RuntimeError):
 
 class DataError(DistillError):
     """Training inputs are missing, malformed or too small to train on."""
+
+
+class SettingsError(DistillError):
+    """A setting names something the task does not have (e.g. an unknown head)."""
 
 
 class ParityError(DistillError):

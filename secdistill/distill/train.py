@@ -17,6 +17,7 @@ import numpy as np
 
 from secdistill.distill.config import TrainSettings
 from secdistill.distill.dataset import Split
+from secdistill.distill.errors import SettingsError
 from secdistill.schemas.task import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -199,7 +200,7 @@ def _prior_shift(split: Split, task: TaskSpec, tau: float, heads: list[str] | No
     slices = task.slices()
     unknown = sorted(set(heads or ()) - set(slices))
     if unknown:
-        raise ValueError(f"train.logit_adjust_heads names unknown heads {unknown}; the task has {list(slices)}")
+        raise SettingsError(f"train.logit_adjust_heads names unknown heads {unknown}; the task has {list(slices)}")
     shift = np.zeros(task.num_logits, dtype=np.float32)
     for j, (name, (lo, hi)) in enumerate(slices.items()):
         if heads and name not in heads:

@@ -98,6 +98,7 @@ def test_gates_pass_and_refuse() -> None:
 def test_logit_adjustment_applies_to_the_named_heads_only() -> None:
     from secdistill.distill.config import DataSettings
     from secdistill.distill.dataset import build_dataset
+    from secdistill.distill.errors import SettingsError
     from secdistill.distill.examples import corpus_examples
     from secdistill.distill.train import _prior_shift
 
@@ -109,5 +110,5 @@ def test_logit_adjustment_applies_to_the_named_heads_only() -> None:
     assert not only[:lo].any() and not only[hi:].any()
     assert every[:lo].any()
     assert _prior_shift(split, TASK, 0.0, ["cwe_class"]) is None
-    with pytest.raises(ValueError, match="unknown heads"):
+    with pytest.raises(SettingsError, match="unknown heads"):
         _prior_shift(split, TASK, 0.5, ["severity"])
